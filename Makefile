@@ -1,0 +1,34 @@
+# perpbot: every target works on a fresh clone; the first one run creates .venv.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+DEMO    := demo
+SHARED  ?= ../shared
+
+.PHONY: setup test bench demo trade clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml $(wildcard bin/*)
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 tests
+
+bench: $(STAMP)
+	$(BIN)/python tests/bench.py
+
+demo: $(STAMP)
+	$(BIN)/python -m perpbot.demo --dir $(DEMO)
+
+trade: $(STAMP)
+	@test -f config.yaml || { echo "make trade: no config.yaml; copy config.example.yaml and edit it" >&2; exit 2; }
+	$(BIN)/backfill --config config.yaml
+	@echo "make trade: the paper trade loop (supervise) arrives with the trade-loop issue" >&2
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -1,0 +1,401 @@
+"""hl-sim's HTTP and WebSocket server (aiohttp): POST /info, POST /exchange, GET /ws, and the
+simulator's own GET /sim/time and POST /sim/fault.
+
+Info request types are a table of handlers (INFO_HANDLERS), so new ones slot in; /exchange
+actions will be a second table, verified by signature, in the live-execution issue. Per-IP weight
+is budgeted as the exchange does (shared perpbot.hl.weights) and answered with 429 past it.
+Faults queued through /sim/fault (a status code, a delay, a dropped connection) are served to the
+next matching requests, for the reliability tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from dataclasses import dataclass, field
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from ..hl import weights
+from ..timeutil import INTERVAL_MS
+from .market import Market
+
+WS_IDLE_CLOSE_S = 60.0          # the exchange drops a socket that has sent nothing for 60 s
+
+
+class Clock:
+    """Simulated time: starts at `start_ms` and runs `speed` times faster than the wall."""
+
+    def __init__(self, start_ms: int, speed: float = 1.0, mono=time.monotonic):
+        self.start_ms = start_ms
+        self.speed = speed
+        self.mono = mono
+        self.m0 = mono()
+
+    def now_ms(self) -> int:
+        return self.start_ms + int((self.mono() - self.m0) * 1000 * self.speed)
+
+
+@dataclass
+class Fault:
+    path: str                  # "/info", "/exchange" or "*"
+    count: int                 # how many requests it hits
+    status: int = 0            # answer with this HTTP status (0: do not)
+    delay_s: float = 0.0       # wait this long first
+    drop: bool = False         # close the connection without an answer
+
+
+@dataclass
+class Account:
+    """A user's perp account. Orders and fills arrive with /exchange in a later issue."""
+
+    balance: float
+    positions: dict = field(default_factory=dict)
+    open_orders: list = field(default_factory=list)
+    fills: list = field(default_factory=list)
+
+
+class SimExchange:
+    def __init__(self, markets: dict[str, Market], clock: Clock,
+                 weight_per_min: float = weights.PER_IP_WEIGHT_PER_MIN, balance: float = 10_000.0):
+        self.markets = markets
+        self.clock = clock
+        self.weight_per_min = weight_per_min
+        self.budgets: dict[str, weights.WeightBudget] = {}
+        self.faults: list[Fault] = []
+        self.accounts: dict[str, Account] = {}
+        self.default_balance = balance
+        self.stats = {"info": 0, "rejected_429": 0}
+
+    # accounting --------------------------------------------------------------------------------
+
+    def budget(self, ip: str) -> weights.WeightBudget:
+        if ip not in self.budgets:
+            self.budgets[ip] = weights.WeightBudget(self.weight_per_min)
+        return self.budgets[ip]
+
+    def account(self, user: str) -> Account:
+        return self.accounts.setdefault(user.lower(), Account(self.default_balance))
+
+    def market(self, coin) -> Market:
+        m = self.markets.get(coin)
+        if m is None:
+            raise web.HTTPUnprocessableEntity(text=f"Unknown coin {coin!r}")
+        return m
+
+    def take_fault(self, path: str) -> Fault | None:
+        for f in self.faults:
+            if f.count > 0 and f.path in ("*", path):
+                f.count -= 1
+                if f.count == 0:
+                    self.faults.remove(f)
+                return f
+        return None
+
+    def mids(self, now: int) -> dict[str, str]:
+        out = {}
+        for coin, m in self.markets.items():
+            p = m.price_at(now)
+            if p is not None:
+                out[coin] = repr(float(_round_px(p, m.sz_decimals(now))))
+        return out
+
+    def universe(self, now: int) -> list[dict]:
+        return [{"name": c, "szDecimals": m.sz_decimals(now), "maxLeverage": 50}
+                for c, m in self.markets.items()]
+
+
+def _round_px(px: float, sz_decimals: int) -> float:
+    """5 significant figures and at most 6 - szDecimals decimals (integers always allowed)."""
+    if px <= 0:
+        return px
+    if px >= 100_000:
+        return float(round(px))
+    return round(float(f"{px:.5g}"), 6 - sz_decimals)
+
+
+# /info handlers: (exchange, body, now) -> JSON-able -----------------------------------------------
+
+def _require(body: dict, *keys):
+    for k in keys:
+        if k not in body:
+            raise web.HTTPUnprocessableEntity(
+                text=f"Failed to deserialize the JSON body into the target type: missing field `{k}`")
+    return [body[k] for k in keys]
+
+
+def info_meta(ex: SimExchange, body, now):
+    return {"universe": ex.universe(now)}
+
+
+def info_meta_and_ctxs(ex: SimExchange, body, now):
+    ctxs = []
+    for coin, m in ex.markets.items():
+        px = m.price_at(now)
+        day_ago = m.price_at(now - 86_400_000)
+        ctxs.append({"dayNtlVlm": "0.0", "funding": repr(m.funding_at(now)),
+                     "impactPxs": None if px is None else [repr(px), repr(px)],
+                     "markPx": repr(px or 0.0), "midPx": None if px is None else repr(px),
+                     "openInterest": "0.0", "oraclePx": repr(px or 0.0), "premium": "0.0",
+                     "prevDayPx": repr(day_ago or px or 0.0), "dayBaseVlm": "0.0"})
+    return [{"universe": ex.universe(now)}, ctxs]
+
+
+def info_all_mids(ex: SimExchange, body, now):
+    return ex.mids(now)
+
+
+def info_candle_snapshot(ex: SimExchange, body, now):
+    (req,) = _require(body, "req")
+    coin, interval, start = _require(req, "coin", "interval", "startTime")
+    if interval not in INTERVAL_MS:
+        raise web.HTTPUnprocessableEntity(text=f"Unknown interval {interval!r}")
+    end = req.get("endTime") or now
+    return ex.market(coin).candles(interval, int(start), int(end), now, weights.CANDLE_CAP)
+
+
+def info_funding_history(ex: SimExchange, body, now):
+    coin, start = _require(body, "coin", "startTime")
+    end = body.get("endTime") or now
+    return ex.market(coin).funding_history(int(start), int(end), now, weights.FUNDING_CAP)
+
+
+def info_l2_book(ex: SimExchange, body, now):
+    (coin,) = _require(body, "coin")
+    m = ex.market(coin)
+    px = m.price_at(now)
+    if px is None:
+        return {"coin": coin, "time": now, "levels": [[], []]}
+    tick = max(px * 1e-4, 10.0 ** -(6 - m.sz_decimals(now)))
+    lot = 10.0 ** -m.sz_decimals(now)
+    bids, asks = [], []
+    for k in range(1, 21):
+        sz = repr(round(max(lot, 1000.0 / px * (1 + k % 3)), m.sz_decimals(now)))
+        bids.append({"px": repr(_round_px(px - k * tick, m.sz_decimals(now))), "sz": sz, "n": 1 + k % 4})
+        asks.append({"px": repr(_round_px(px + k * tick, m.sz_decimals(now))), "sz": sz, "n": 1 + k % 4})
+    return {"coin": coin, "time": now, "levels": [bids, asks]}
+
+
+def info_clearinghouse_state(ex: SimExchange, body, now):
+    (user,) = _require(body, "user")
+    acct = ex.account(user)
+    value = repr(acct.balance)
+    summary = {"accountValue": value, "totalMarginUsed": "0.0", "totalNtlPos": "0.0",
+               "totalRawUsd": value}
+    return {"assetPositions": list(acct.positions.values()), "crossMaintenanceMarginUsed": "0.0",
+            "crossMarginSummary": summary, "marginSummary": dict(summary), "time": now,
+            "withdrawable": value}
+
+
+def info_open_orders(ex: SimExchange, body, now):
+    (user,) = _require(body, "user")
+    return list(ex.account(user).open_orders)
+
+
+def info_user_fills(ex: SimExchange, body, now):
+    (user,) = _require(body, "user")
+    return list(ex.account(user).fills[-2000:])
+
+
+INFO_HANDLERS = {
+    "meta": info_meta,
+    "metaAndAssetCtxs": info_meta_and_ctxs,
+    "allMids": info_all_mids,
+    "candleSnapshot": info_candle_snapshot,
+    "fundingHistory": info_funding_history,
+    "l2Book": info_l2_book,
+    "clearinghouseState": info_clearinghouse_state,
+    "openOrders": info_open_orders,
+    "userFills": info_user_fills,
+}
+
+
+# HTTP routes ------------------------------------------------------------------------------------
+
+def _json(data, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+@web.middleware
+async def faults_middleware(request: web.Request, handler):
+    ex: SimExchange = request.app["exchange"]
+    if not request.path.startswith("/sim/"):
+        fault = ex.take_fault(request.path)
+        if fault is not None:
+            if fault.delay_s:
+                await asyncio.sleep(fault.delay_s)
+            if fault.drop:
+                request.transport.close()
+                raise web.HTTPInternalServerError()   # never reaches the closed socket
+            if fault.status:
+                return web.Response(status=fault.status, text=f"hl-sim fault {fault.status}")
+    return await handler(request)
+
+
+async def post_info(request: web.Request) -> web.Response:
+    ex: SimExchange = request.app["exchange"]
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        return web.Response(status=422, text="Failed to deserialize the JSON body into the target type")
+    rtype = body.get("type") if isinstance(body, dict) else None
+    handler = INFO_HANDLERS.get(rtype)
+    if handler is None:
+        return web.Response(status=422, text=f"Failed to deserialize the JSON body into the target "
+                                             f"type: unknown variant `{rtype}`")
+    budget = ex.budget(request.remote or "?")
+    if budget.take(weights.info_weight(rtype)) > 0:
+        ex.stats["rejected_429"] += 1
+        return web.Response(status=429, text="null")
+    ex.stats["info"] += 1
+    data = handler(ex, body, ex.clock.now_ms())
+    budget.charge(weights.extra_weight(rtype, len(data) if isinstance(data, list) else 0))
+    return _json(data)
+
+
+EXCHANGE_ACTIONS: dict = {}     # action type -> handler, filled in by the live-execution issue
+
+
+async def post_exchange(request: web.Request) -> web.Response:
+    try:
+        body = orjson.loads(await request.read())
+        atype = body["action"]["type"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return web.Response(status=422, text="Failed to deserialize the JSON body into the target type")
+    handler = EXCHANGE_ACTIONS.get(atype)
+    if handler is None:
+        return _json({"status": "err", "response": f"hl-sim does not support action {atype!r} yet"})
+    return _json(handler(request.app["exchange"], body))
+
+
+async def get_time(request: web.Request) -> web.Response:
+    ex: SimExchange = request.app["exchange"]
+    return _json({"time": ex.clock.now_ms(), "speed": ex.clock.speed})
+
+
+async def post_fault(request: web.Request) -> web.Response:
+    """Queue a fault: {"path": "/info", "count": 3, "status": 500, "delay_s": 0, "drop": false}."""
+    ex: SimExchange = request.app["exchange"]
+    spec = orjson.loads(await request.read())
+    ex.faults.append(Fault(path=spec.get("path", "*"), count=int(spec.get("count", 1)),
+                           status=int(spec.get("status", 0)), delay_s=float(spec.get("delay_s", 0)),
+                           drop=bool(spec.get("drop", False))))
+    return _json({"queued": len(ex.faults)})
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    return _json(request.app["exchange"].stats)
+
+
+# WebSocket --------------------------------------------------------------------------------------
+
+async def ws_handler(request: web.Request) -> web.WebSocketResponse:
+    ex: SimExchange = request.app["exchange"]
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    await ws.send_str("Websocket connection established.")
+    subs: dict[str, dict] = {}
+    state = {"last_rx": time.monotonic()}
+    pusher = asyncio.create_task(_push_loop(ex, ws, subs, state, request.app["push_interval_s"]))
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            state["last_rx"] = time.monotonic()
+            try:
+                req = orjson.loads(msg.data)
+                method = req.get("method")
+            except (orjson.JSONDecodeError, AttributeError):
+                await ws.send_bytes(orjson.dumps({"channel": "error", "data": f"Invalid message: {msg.data[:80]}"}))
+                continue
+            if method == "ping":
+                await ws.send_str('{"channel":"pong"}')
+            elif method in ("subscribe", "unsubscribe"):
+                sub = req.get("subscription") or {}
+                key = _sub_key(sub)
+                if key is None or (sub.get("type") == "candle" and sub.get("coin") not in ex.markets):
+                    await ws.send_str(orjson.dumps({"channel": "error", "data": f"Invalid subscription {orjson.dumps(sub).decode()}"}).decode())
+                    continue
+                if method == "subscribe":
+                    if key in subs:
+                        await ws.send_str(orjson.dumps({"channel": "error", "data": "Already subscribed"}).decode())
+                        continue
+                    subs[key] = {"sub": sub, "last": None}
+                else:
+                    subs.pop(key, None)
+                await ws.send_str(orjson.dumps({"channel": "subscriptionResponse",
+                                                "data": {"method": method, "subscription": sub}}).decode())
+            else:
+                await ws.send_str(orjson.dumps({"channel": "error", "data": f"Unknown method {method!r}"}).decode())
+    finally:
+        pusher.cancel()
+    return ws
+
+
+def _sub_key(sub: dict) -> str | None:
+    if sub.get("type") == "allMids":
+        return "allMids"
+    if sub.get("type") == "candle" and sub.get("interval") in INTERVAL_MS and sub.get("coin"):
+        return f"candle:{sub['coin']}:{sub['interval']}"
+    return None
+
+
+async def _push_loop(ex: SimExchange, ws, subs: dict, state: dict, interval_s: float):
+    try:
+        while not ws.closed:
+            if time.monotonic() - state["last_rx"] > WS_IDLE_CLOSE_S:
+                await ws.close(message=b"idle")
+                return
+            now = ex.clock.now_ms()
+            for key, s in list(subs.items()):
+                sub = s["sub"]
+                if sub["type"] == "allMids":
+                    mids = ex.mids(now)
+                    if mids != s["last"]:
+                        s["last"] = mids
+                        await ws.send_bytes(orjson.dumps({"channel": "allMids", "data": {"mids": mids}}))
+                else:
+                    m = ex.markets[sub["coin"]]
+                    iv = INTERVAL_MS[sub["interval"]]
+                    # The previous candle in its final form (if it closed since the last push),
+                    # then the one forming now.
+                    recent = m.candles(sub["interval"], now - iv, now, now, 2)
+                    for c in recent:
+                        if s["last"] is None or c["t"] > s["last"]["t"] or (
+                                c["t"] == s["last"]["t"] and c != s["last"]):
+                            s["last"] = c
+                            await ws.send_bytes(orjson.dumps({"channel": "candle", "data": c}))
+            await asyncio.sleep(interval_s)
+    except (ConnectionResetError, asyncio.CancelledError):
+        return
+
+
+def make_app(exchange: SimExchange, push_interval_s: float = 0.2) -> web.Application:
+    app = web.Application(middlewares=[faults_middleware], client_max_size=1 << 20)
+    app["exchange"] = exchange
+    app["push_interval_s"] = push_interval_s
+    app.router.add_post("/info", post_info)
+    app.router.add_post("/exchange", post_exchange)
+    app.router.add_get("/ws", ws_handler)
+    app.router.add_get("/sim/time", get_time)
+    app.router.add_post("/sim/fault", post_fault)
+    app.router.add_get("/sim/stats", get_stats)
+    return app
+
+
+async def serve(exchange: SimExchange, host: str, port: int, on_ready) -> None:
+    runner = web.AppRunner(make_app(exchange), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    sock = site._server.sockets[0]
+    on_ready(f"http://{host}:{sock.getsockname()[1]}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+

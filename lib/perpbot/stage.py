@@ -1,0 +1,148 @@
+"""The one harness every stage runs in: common flags, NDJSON streams, exit codes, signals.
+
+A stage is a click command decorated with `@stage("name")`; it receives a `StageContext` first.
+The harness turns expected failures (PerpbotError) into one diagnostic line and their exit code,
+ends quietly with 0 when stdout is closed (`| head`), and on SIGINT/SIGTERM finishes the record in
+hand before exiting 130/143. click would turn both into exit 1, so they are caught here.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import click
+
+from . import config as config_mod
+from . import records
+from .errors import ExitCode, PerpbotError
+from .logs import Diag
+
+
+class StageInterrupted(Exception):
+    def __init__(self, code: ExitCode):
+        super().__init__(code.name)
+        self.code = code
+
+
+class StageContext:
+    def __init__(self, name: str, config_path: str | None, level: str):
+        self.name = name
+        self.diag = Diag(name, level)
+        self._config_path = config_path
+        self._config = None
+        self._writer = None
+        self.holding = False          # True while a record is being processed
+        self.pending: ExitCode | None = None
+
+    @property
+    def config(self) -> config_mod.Config:
+        if self._config is None:
+            self._config = config_mod.load(self._config_path)
+        return self._config
+
+    @property
+    def out(self) -> records.Writer:
+        if self._writer is None:
+            self._writer = records.Writer()
+        return self._writer
+
+    def records(self, stream, consumes: Iterable[str], source: str = "") -> Iterator[records.Line]:
+        """Input lines, with a signal that arrives mid-record honoured once that record is done."""
+        for line in records.read(stream, frozenset(consumes), source):
+            self.holding = True
+            yield line
+            self.holding = False
+            self.check_signals()
+
+    def each(self, items: Iterable):
+        """Any loop of units of work with the same signal behaviour as `records`."""
+        for item in items:
+            self.holding = True
+            yield item
+            self.holding = False
+            self.check_signals()
+
+    def check_signals(self) -> None:
+        if self.pending is not None:
+            raise StageInterrupted(self.pending)
+
+    def _on_signal(self, signum, frame):
+        code = ExitCode.SIGINT if signum == signal.SIGINT else ExitCode.SIGTERM
+        if self.holding:
+            self.pending = code
+        else:
+            raise StageInterrupted(code)
+
+
+def common_options(f):
+    """--config, --verbose, --quiet: defined once, shared by every stage."""
+    f = click.option("--quiet", "-q", is_flag=True, help="Only errors on stderr.")(f)
+    f = click.option("--verbose", "-v", is_flag=True, help="Debug diagnostics on stderr.")(f)
+    f = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                     default=None, help="Config file (default ./config.yaml).")(f)
+    return f
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the exit flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def stage(name: str):
+    """Decorator for a stage's click callback: `def main(ctx: StageContext, **opts)`."""
+
+    def decorate(fn):
+        @common_options
+        @functools.wraps(fn)
+        def wrapper(config_path, verbose, quiet, **kwargs):
+            level = "debug" if verbose else "error" if quiet else "info"
+            ctx = StageContext(name, config_path, level)
+            signal.signal(signal.SIGINT, ctx._on_signal)
+            signal.signal(signal.SIGTERM, ctx._on_signal)
+            code = ExitCode.OK
+            try:
+                fn(ctx, **kwargs)
+                sys.stdout.flush()
+            except PerpbotError as e:
+                ctx.diag.error(e.msg, **e.fields)
+                code = e.exit_code
+            except BrokenPipeError:
+                _quiet_stdout()
+            except StageInterrupted as e:
+                ctx.diag.info("interrupted", signal=e.code.name)
+                code = e.code
+            finally:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                _quiet_stdout()
+            sys.exit(int(code))
+
+        return wrapper
+
+    return decorate
+
+
+def time_option(name: str, help: str):
+    """A time flag taking ISO-8601 or epoch milliseconds, converted to epoch ms."""
+    from .timeutil import parse_time
+
+    def convert(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return parse_time(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+
+    return click.option(name, callback=convert, metavar="T", help=help)
+
+

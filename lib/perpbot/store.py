@@ -1,0 +1,231 @@
+"""The SQLite store: one file, WAL, busy_timeout, schema versioned with PRAGMA user_version.
+
+Writes are idempotent (INSERT OR IGNORE / upsert on natural keys) and one transaction per batch,
+so a backfill from cron and the trade loop can share the file. Prices and sizes are REAL (the
+exchange's decimal strings parse to the same float64 every time), times INTEGER epoch ms.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .errors import PerpbotError
+
+BUSY_TIMEOUT_MS = 10_000
+
+# Each entry moves the schema from version i to i + 1. Append only; never edit a shipped one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE candles (
+        symbol TEXT NOT NULL, tf TEXT NOT NULL, t INTEGER NOT NULL, t_close INTEGER NOT NULL,
+        o REAL NOT NULL, h REAL NOT NULL, l REAL NOT NULL, c REAL NOT NULL,
+        v REAL NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (symbol, tf, t)
+    ) WITHOUT ROWID;
+    CREATE TABLE funding_rates (
+        symbol TEXT NOT NULL, t INTEGER NOT NULL, rate REAL NOT NULL, premium REAL,
+        PRIMARY KEY (symbol, t)
+    ) WITHOUT ROWID;
+    CREATE TABLE prediction_snapshots (
+        source TEXT NOT NULL, market_id TEXT NOT NULL, t INTEGER NOT NULL,
+        category TEXT NOT NULL, probability REAL, raw TEXT,
+        PRIMARY KEY (source, market_id, t)
+    );
+    CREATE TABLE orders (
+        cloid TEXT PRIMARY KEY, symbol TEXT NOT NULL, t INTEGER NOT NULL,
+        action TEXT NOT NULL, side TEXT NOT NULL, size REAL NOT NULL, price REAL NOT NULL,
+        reason TEXT, mode TEXT NOT NULL, status TEXT NOT NULL, oid INTEGER,
+        created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL
+    );
+    CREATE TABLE trades (
+        trade_id TEXT PRIMARY KEY, cloid TEXT NOT NULL UNIQUE, symbol TEXT NOT NULL,
+        t INTEGER NOT NULL, side TEXT NOT NULL, size REAL NOT NULL, price REAL NOT NULL,
+        fee REAL NOT NULL, mode TEXT NOT NULL, action TEXT, reason TEXT, slippage REAL,
+        funding REAL NOT NULL DEFAULT 0, pnl REAL
+    );
+    CREATE INDEX trades_symbol_t ON trades (symbol, t);
+    CREATE TABLE bot_state (
+        key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_ms INTEGER NOT NULL
+    );
+    CREATE TABLE backtest_runs (
+        run_id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, params TEXT NOT NULL,
+        metrics TEXT NOT NULL, trades TEXT NOT NULL, equity TEXT NOT NULL
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+CANDLE_COLS = ("symbol", "tf", "t", "t_close", "o", "h", "l", "c", "v", "n")
+
+
+class StoreError(PerpbotError):
+    pass
+
+
+def _connect(uri: str, readonly: bool) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")   # durable across crashes in WAL mode
+        return conn
+    except sqlite3.Error as e:
+        raise StoreError(f"{uri}: cannot open the store: {e}") from None
+
+
+class Store:
+    """The project's SQLite file. `Store.open(path)` migrates; `Store.open_readonly` only reads."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, readonly: bool):
+        self.conn = conn
+        self.path = path
+        self.readonly = readonly
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Store":
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = _connect(f"file:{path}", readonly=False)
+        store = cls(conn, path, readonly=False)
+        store.migrate()
+        return store
+
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> "Store":
+        path = Path(path)
+        if not path.exists():
+            raise StoreError(f"{path}: no store here (run backfill first)")
+        conn = _connect(f"file:{path}?mode=ro", readonly=True)
+        store = cls(conn, path, readonly=True)
+        version = store.version()
+        if version != SCHEMA_VERSION:
+            raise StoreError(f"{path}: store schema is version {version}, this perpbot reads "
+                             f"{SCHEMA_VERSION}; open it once read-write to migrate")
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self) -> None:
+        """Bring the schema forward, each step in its own transaction with its version bump."""
+        current = self.version()
+        if current > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: store schema version {current} is newer than this "
+                             f"perpbot ({SCHEMA_VERSION})")
+        for target in range(current + 1, SCHEMA_VERSION + 1):
+            script = MIGRATIONS[target - 1]
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                # A concurrent opener may have migrated while we waited for the lock.
+                if self.version() >= target:
+                    self.conn.execute("COMMIT")
+                    continue
+                for stmt in filter(str.strip, script.split(";")):
+                    self.conn.execute(stmt)
+                self.conn.execute(f"PRAGMA user_version = {target}")
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                self.conn.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: migration to version {target} failed: {e}") from None
+
+    def _batch(self, sql: str, rows: Iterable[Sequence]) -> int:
+        """Run one statement over many rows in one transaction; return the rows changed."""
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only")
+        cur = self.conn.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            cur.executemany(sql, rows)
+            changed = cur.rowcount
+            cur.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                cur.execute("ROLLBACK")
+            raise
+        return max(changed, 0)
+
+    # candles -----------------------------------------------------------------------------------
+
+    def insert_candles(self, rows: Iterable[Sequence]) -> int:
+        """Rows in CANDLE_COLS order; existing (symbol, tf, t) are kept. Returns rows new."""
+        return self._batch(
+            "INSERT OR IGNORE INTO candles (symbol, tf, t, t_close, o, h, l, c, v, n) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def last_candle_time(self, symbol: str, tf: str) -> int | None:
+        row = self.conn.execute("SELECT MAX(t) FROM candles WHERE symbol = ? AND tf = ?",
+                                (symbol, tf)).fetchone()
+        return row[0]
+
+    def candles(self, symbol: str, tf: str, start: int | None = None, end: int | None = None,
+                last: int | None = None) -> list[tuple]:
+        """Stored candles in time order, t in [start, end]; `last` keeps only the newest N."""
+        sql = "SELECT symbol, tf, t, t_close, o, h, l, c, v, n FROM candles WHERE symbol = ? AND tf = ?"
+        args: list = [symbol, tf]
+        if start is not None:
+            sql += " AND t >= ?"
+            args.append(start)
+        if end is not None:
+            sql += " AND t <= ?"
+            args.append(end)
+        if last is not None:
+            sql = f"SELECT * FROM ({sql} ORDER BY t DESC LIMIT ?) ORDER BY t"
+            args.append(last)
+        else:
+            sql += " ORDER BY t"
+        return self.conn.execute(sql, args).fetchall()
+
+    def count_candles(self, symbol: str | None = None, tf: str | None = None) -> int:
+        sql, args = "SELECT COUNT(*) FROM candles WHERE 1", []
+        if symbol:
+            sql += " AND symbol = ?"
+            args.append(symbol)
+        if tf:
+            sql += " AND tf = ?"
+            args.append(tf)
+        return self.conn.execute(sql, args).fetchone()[0]
+
+    # funding -----------------------------------------------------------------------------------
+
+    def insert_funding(self, rows: Iterable[Sequence]) -> int:
+        """Rows (symbol, t, rate, premium); existing (symbol, t) are kept. Returns rows new."""
+        return self._batch(
+            "INSERT OR IGNORE INTO funding_rates (symbol, t, rate, premium) VALUES (?, ?, ?, ?)",
+            rows)
+
+    def last_funding_time(self, symbol: str) -> int | None:
+        return self.conn.execute("SELECT MAX(t) FROM funding_rates WHERE symbol = ?",
+                                 (symbol,)).fetchone()[0]
+
+    def funding(self, symbol: str, start: int | None = None, end: int | None = None) -> list[tuple]:
+        sql, args = "SELECT symbol, t, rate, premium FROM funding_rates WHERE symbol = ?", [symbol]
+        if start is not None:
+            sql += " AND t >= ?"
+            args.append(start)
+        if end is not None:
+            sql += " AND t <= ?"
+            args.append(end)
+        return self.conn.execute(sql + " ORDER BY t", args).fetchall()
+
+    # bot state ---------------------------------------------------------------------------------
+
+    def set_state(self, key: str, value: str, now_ms: int) -> None:
+        self._batch("INSERT INTO bot_state (key, value, updated_ms) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                    "updated_ms = excluded.updated_ms", [(key, value, now_ms)])
+
+    def get_state(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM bot_state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
