@@ -1,6 +1,6 @@
 """Backfill: every configured symbol and timeframe, and funding, from the exchange into the store.
 
-Idempotent and cron-safe: each page is one short transaction of INSERT OR IGNORE, so re-running
+Idempotent and cron-safe: each page is one short transaction of conflict-ignoring inserts, so re-running
 adds nothing already there and the trade loop's own writes interleave through WAL.
 """
 

@@ -1,6 +1,7 @@
 """The SQLite store: one file, WAL, busy_timeout, schema versioned with PRAGMA user_version.
 
-Writes are idempotent (INSERT OR IGNORE / upsert on natural keys) and one transaction per batch,
+Writes are idempotent (ON CONFLICT DO NOTHING / upsert on natural keys; not INSERT OR IGNORE,
+which would also drop rows that break NOT NULL) and one transaction per batch,
 so a backfill from cron and the trade loop can share the file. Prices and sizes are REAL (the
 exchange's decimal strings parse to the same float64 every time), times INTEGER epoch ms.
 """
@@ -161,8 +162,8 @@ class Store:
     def insert_candles(self, rows: Iterable[Sequence]) -> int:
         """Rows in CANDLE_COLS order; existing (symbol, tf, t) are kept. Returns rows new."""
         return self._batch(
-            "INSERT OR IGNORE INTO candles (symbol, tf, t, t_close, o, h, l, c, v, n) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            "INSERT INTO candles (symbol, tf, t, t_close, o, h, l, c, v, n) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (symbol, tf, t) DO NOTHING", rows)
 
     def last_candle_time(self, symbol: str, tf: str) -> int | None:
         row = self.conn.execute("SELECT MAX(t) FROM candles WHERE symbol = ? AND tf = ?",
@@ -202,8 +203,8 @@ class Store:
     def insert_funding(self, rows: Iterable[Sequence]) -> int:
         """Rows (symbol, t, rate, premium); existing (symbol, t) are kept. Returns rows new."""
         return self._batch(
-            "INSERT OR IGNORE INTO funding_rates (symbol, t, rate, premium) VALUES (?, ?, ?, ?)",
-            rows)
+            "INSERT INTO funding_rates (symbol, t, rate, premium) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (symbol, t) DO NOTHING", rows)
 
     def last_funding_time(self, symbol: str) -> int | None:
         return self.conn.execute("SELECT MAX(t) FROM funding_rates WHERE symbol = ?",

@@ -1,0 +1,109 @@
+import dataclasses
+
+import pytest
+
+from conftest import ROOT, run, write_config
+from perpbot import config
+from perpbot.errors import ConfigError, ExitCode
+
+
+def load_text(tmp_path, text, environ=None):
+    p = tmp_path / "config.yaml"
+    p.write_text(text)
+    return config.load(p, environ=environ or {})
+
+
+def test_example_documents_every_key_with_its_default():
+    example = config.load(ROOT / "config.example.yaml", environ={})
+    defaults = config.from_dict({"exchange": {"api_url": example.exchange.api_url}})
+    for section in ("exchange", "data", "strategy"):
+        assert getattr(example, section) == getattr(defaults, section), section
+    assert example.symbols == defaults.symbols
+    text = (ROOT / "config.example.yaml").read_text()
+
+    def keys(cls, prefix=""):
+        for f in dataclasses.fields(cls):
+            if f.name in ("path", "secrets"):
+                continue
+            if dataclasses.is_dataclass(f.type if isinstance(f.type, type) else None):
+                yield from keys(f.type, f.name + ".")
+            else:
+                yield f.name
+    hints = {"exchange": config.ExchangeConfig, "data": config.DataConfig,
+             "strategy": config.StrategyConfig}
+    for section, cls in hints.items():
+        for f in dataclasses.fields(cls):
+            assert f"  {f.name}:" in text, f"{section}.{f.name} is not in config.example.yaml"
+
+
+def test_minimal_config_gets_defaults_and_typed_values(tmp_path):
+    cfg = load_text(tmp_path, "exchange: {api_url: 'http://127.0.0.1:1', retries: 3}\n"
+                              "data: {history_days: 7}\n")
+    assert cfg.exchange.retries == 3
+    assert cfg.data.history_days == 7.0 and isinstance(cfg.data.history_days, float)
+    assert cfg.data.timeframes == ("1m", "5m", "15m", "1h")
+    assert cfg.db_path == tmp_path / "data" / "perpbot.db"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("exchange: {api_url: 'http://x', retry: 3}\n", 'unknown key "exchange.retry"'),
+    ("exchange: {api_url: 'http://x'}\nsymbol: [ETH]\n", 'unknown key "symbol"'),
+    ("exchange: {api_url: 'http://x', retries: three}\n",
+     'key "exchange.retries": expected an integer, got "three"'),
+    ("exchange: {api_url: 'http://x', retries: 2.5}\n",
+     'key "exchange.retries": expected an integer, got 2.5'),
+    ("exchange: {api_url: 'http://x', timeout_s: true}\n",
+     'key "exchange.timeout_s": expected a number, got true'),
+    ("exchange: {api_url: 'http://x'}\ndata: {funding: 'yes'}\n",
+     'key "data.funding": expected true or false, got "yes"'),
+    ("exchange: {api_url: 'http://x'}\nsymbols: ETH\n",
+     'key "symbols": expected a list of strings, got "ETH"'),
+    ("exchange: {api_url: 'http://x', clock: sundial}\n",
+     'key "exchange.clock": expected one of wall, sim, got "sundial"'),
+    ("exchange: {api_url: 'http://x'}\ndata: {timeframes: [1m, 7m]}\n",
+     'key "data.timeframes[1]": expected one of'),
+    ("exchange: {api_url: 'http://x'}\nstrategy: {timeframe: 4h}\n",
+     'key "strategy.timeframe": "4h" is not among data.timeframes'),
+    ("exchange: {timeout_s: 3}\n", 'missing required key "exchange.api_url" (a string)'),
+    ("symbols: [ETH]\n", 'missing required key "exchange" (a mapping)'),
+    ("exchange: {api_url: 'ftp://x'}\n", 'key "exchange.api_url": expected an http(s) URL'),
+    ("exchange: [1, 2]\n", 'key "exchange": expected a mapping, got a list'),
+    ("exchange: {api_url: 'http://x'\n", "not valid YAML"),
+])
+def test_bad_config_names_the_key(tmp_path, text, message):
+    with pytest.raises(ConfigError) as e:
+        load_text(tmp_path, text)
+    assert message in e.value.msg
+    assert "\n" not in e.value.msg
+    assert e.value.exit_code == ExitCode.USAGE
+
+
+def test_bad_config_key_exits_2_with_one_line(tmp_path):
+    path = write_config(tmp_path, exchange={"retrys": 3})
+    r = run("fetch-candles", "BTC", "--tf", "1m", "--config", path)
+    assert r.returncode == 2
+    lines = r.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and 'unknown key \\"exchange.retrys\\"' in lines[0]
+    assert r.stdout == b""
+
+
+def test_missing_config_file_exits_2(tmp_path):
+    r = run("backfill", "--config", tmp_path / "nope.yaml")
+    assert r.returncode == 2
+    assert "no such config file" in r.stderr.decode()
+
+
+def test_secrets_from_env_file_beside_config_and_environment_wins(tmp_path):
+    (tmp_path / ".env").write_text("# keys\nexport HL_PRIVATE_KEY='0xabc'\n"
+                                   "TELEGRAM_CHAT_ID=42\nUNRELATED=1\n")
+    cfg = load_text(tmp_path, "exchange: {api_url: 'http://x'}\n",
+                    environ={"TELEGRAM_CHAT_ID": "7"})
+    assert cfg.secrets.get("HL_PRIVATE_KEY") == "0xabc"
+    assert cfg.secrets.get("TELEGRAM_CHAT_ID") == "7"
+    assert cfg.secrets.get("UNRELATED") is None
+    assert "0xabc" not in repr(cfg) and "0xabc" not in str(cfg.secrets)
+
+
+def test_secrets_are_not_config_keys(tmp_path):
+    with pytest.raises(ConfigError, match='unknown key "secrets"'):
+        load_text(tmp_path, "exchange: {api_url: 'http://x'}\nsecrets: {HL_PRIVATE_KEY: x}\n")

@@ -1,0 +1,98 @@
+import io
+
+import pytest
+from hypothesis import given, strategies as st
+
+from conftest import ROOT
+from perpbot import records
+from perpbot.errors import BadInput
+
+CANDLE = {"type": "candle", "v": 1, "symbol": "ETH", "tf": "15m", "t": 1_700_000_000_000,
+          "T": 1_700_000_899_999, "o": 2000.5, "h": 2010.0, "l": 1990.25, "c": 2005.0,
+          "volume": 12.5, "n": 40}
+
+
+def lines(*recs) -> io.BytesIO:
+    import orjson
+    return io.BytesIO(b"".join(orjson.dumps(r) + b"\n" for r in recs))
+
+
+def test_one_schema_per_design_record_type():
+    assert set(records.schemas()) == {"candle", "funding", "indicators", "regime", "signal",
+                                      "intent", "rejected", "fill"}
+    for name, schema in records.schemas().items():
+        assert schema["$schema"].endswith("2020-12/schema")
+        assert schema["properties"]["type"] == {"const": name}
+        assert {"type", "v"} <= set(schema["required"])
+    assert (ROOT / "schemas" / "candle.json").exists()
+
+
+def test_valid_records_pass_and_passthrough_keeps_raw_bytes():
+    raw = b'{"type":"funding","v":1,"symbol":"ETH","t":5,"rate":0.0001,"premium":null}\n'
+    got = list(records.read(io.BytesIO(raw + raw), {"candle"}))
+    assert [g.raw for g in got] == [raw, raw]
+    got = list(records.read(lines(CANDLE), {"candle"}))
+    assert got[0].rec == CANDLE and got[0].number == 1
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda r: r.update(c="abc"), 'line 2: field "c": expected a number, got "abc"'),
+    (lambda r: r.pop("symbol"), 'line 2: field "symbol": missing'),
+    (lambda r: r.update(t=1.5), 'line 2: field "t": expected an integer, got 1.5'),
+    (lambda r: r.update(tf="7m"), 'line 2: field "tf": expected one of 1m, 3m'),
+    (lambda r: r.update(o=-1.0), 'line 2: field "o": expected a number > 0, got -1.0'),
+    (lambda r: r.update(n=True), 'line 2: field "n": expected an integer, got true'),
+    (lambda r: r.update(v=2), 'line 2: field "v": expected 1, got 2'),
+])
+def test_bad_field_names_line_and_field(mutate, message):
+    bad = dict(CANDLE)
+    mutate(bad)
+    with pytest.raises(BadInput) as e:
+        list(records.read(lines(CANDLE, bad), {"candle"}))
+    assert message in e.value.msg
+
+
+def test_all_errors_of_a_record_are_reported_together():
+    bad = dict(CANDLE, c="abc", h=None)
+    del bad["symbol"]
+    with pytest.raises(BadInput) as e:
+        list(records.read(lines(bad), {"candle"}))
+    assert e.value.msg == ('line 1: field "symbol": missing; field "h": expected a number, '
+                           'got null; field "c": expected a number, got "abc"')
+
+
+@pytest.mark.parametrize("data, message", [
+    (b'{"type":"candle","v":1,"sym', 'line 1: truncated line: input ends mid-record'),
+    (b'{"type": "candle", "v": 1]\n', "line 1: not valid JSON"),
+    (b'\n', "line 1: blank line"),
+    (b'[1, 2]\n', "line 1: expected a JSON object, got a list"),
+    (b'{"v": 1}\n', 'line 1: field "type": missing'),
+    (b'{"type": "order", "v": 1}\n', 'line 1: field "type": unknown record type "order"'),
+    (b'{"type": "funding", "v": 9}\n', 'line 1: field "v": expected 1, got 9'),
+])
+def test_malformed_lines(data, message):
+    with pytest.raises(BadInput) as e:
+        list(records.read(io.BytesIO(data), {"candle"}))
+    assert message in e.value.msg
+
+
+def test_last_line_without_newline_is_accepted_when_whole():
+    import orjson
+    got = list(records.read(io.BytesIO(orjson.dumps(CANDLE)), {"candle"}))
+    assert got[0].raw.endswith(b"\n")
+
+
+def test_nan_becomes_null_on_purpose():
+    out = records.dumps({"type": "indicators", "z": float("nan"), "rsi": float("inf"), "adx": 1.5})
+    assert out == b'{"type":"indicators","z":null,"rsi":null,"adx":1.5}\n'
+
+
+finite = st.floats(min_value=1e-9, max_value=1e9, allow_nan=False, allow_infinity=False)
+
+
+@given(o=finite, h=finite, l=finite, c=finite, v=st.floats(0, 1e12), n=st.integers(0, 10**9),
+       t=st.integers(0, 2**53), sym=st.text(min_size=1, max_size=12))
+def test_candle_round_trip(o, h, l, c, v, n, t, sym):
+    rec = dict(CANDLE, o=o, h=h, l=l, c=c, volume=v, n=n, t=t, T=t + 59_999, symbol=sym)
+    (got,) = records.read(io.BytesIO(records.dumps(rec)), {"candle"})
+    assert got.rec == rec
