@@ -169,7 +169,7 @@ def read(stream: IO[bytes], consumes: set[str] | frozenset[str], source: str = "
                 raise BadInput(f"{where}truncated line: input ends mid-record", line=number) from None
             if not raw.strip():
                 raise BadInput(f"{where}blank line (NDJSON allows none)", line=number) from None
-            raise BadInput(f"{where}not valid JSON ({e.args[0].split(':')[0]})", line=number) from None
+            raise BadInput(f"{where}not valid JSON at column {e.colno}", line=number) from None
         if not isinstance(rec, dict):
             raise BadInput(f"{where}expected a JSON object, got {_show(rec)}", line=number)
         rtype = rec.get("type")

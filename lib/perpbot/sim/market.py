@@ -66,6 +66,12 @@ class Market:
         """Close time + 1 of the last base candle: the earliest clock at which all are final."""
         return int(self.t[-1]) + self.base_ms
 
+    @property
+    def data_end_ms(self) -> int:
+        """The earliest clock at which every candle and funding row of the data is released."""
+        f = self.funding()
+        return max(self.end_ms, int(f.t[-1]) + 1 if len(f.t) else 0)
+
     # prices ------------------------------------------------------------------------------------
 
     def _index_at(self, now: int) -> int:
@@ -224,7 +230,10 @@ class SyntheticMarket(Market):
                "volatile": (0.01, 0.0028, 0.0, 6 * 60)}
     NEXT = {"range": ("trend", "volatile"), "trend": ("range", "volatile"), "volatile": ("range", "trend")}
 
-    def __init__(self, coin: str, seed: int, origin_ms: int, price: float = 3000.0):
+    START_PRICES = {"BTC": 60_000.0, "ETH": 3_000.0, "SOL": 150.0, "DOGE": 0.15}
+
+    def __init__(self, coin: str, seed: int, origin_ms: int, price: float | None = None):
+        price = price or self.START_PRICES.get(coin, 100.0)
         self.seed = seed
         self.rng = np.random.default_rng([seed, zlib.crc32(coin.encode())])
         self.origin = floor_to(origin_ms, MINUTE_MS)
