@@ -178,3 +178,19 @@ def test_client_paces_itself_under_its_budget():
         for _ in range(5):
             c.meta()                                          # 20 weight each, 60 a minute
     assert now[0] == pytest.approx(40.0)                      # 3 at once, then one per 20 s
+
+
+def test_timeout_is_retried():
+    import time as _time
+    calls = []
+
+    def respond(path, body):
+        calls.append(1)
+        if len(calls) == 1:
+            _time.sleep(0.5)
+        return 200, {"ETH": "2"}, None
+
+    with FakeServer(respond) as srv:
+        c = client(srv.url, timeout_s=0.1)
+        assert c.all_mids() == {"ETH": "2"}
+    assert len(calls) == 2
