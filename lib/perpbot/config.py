@@ -17,6 +17,7 @@ from typing import Literal
 import yaml
 
 from .errors import ConfigError
+from .params import IndicatorParams, SignalParams
 from .timeutil import INTERVAL_MS
 
 DEFAULT_PATH = "config.yaml"
@@ -68,6 +69,8 @@ class Config:
     symbols: tuple[str, ...] = ("ETH",)
     data: DataConfig = DataConfig()
     strategy: StrategyConfig = StrategyConfig()
+    indicators: IndicatorParams = IndicatorParams()
+    signals: SignalParams = SignalParams()
     path: Path = Path(DEFAULT_PATH)              # not a key: where this config came from
     secrets: Secrets = Secrets()                 # not a key: from the environment
 
@@ -164,6 +167,13 @@ def _check(cfg: Config, where: str) -> None:
                           f'is not among data.timeframes')
     if not cfg.symbols:
         raise ConfigError(f'{where}: key "symbols": expected at least one symbol')
+    ind = cfg.indicators
+    for name in ("z_window", "bb_window", "rsi_period", "adx_period", "hurst_window"):
+        if getattr(ind, name) < 2:
+            raise ConfigError(f'{where}: key "indicators.{name}": expected an integer >= 2')
+    if ind.window < ind.warmup():
+        raise ConfigError(f'{where}: key "indicators.window": {ind.window} candles cannot warm '
+                          f'up every indicator (needs {ind.warmup()})')
     if not 0 < cfg.exchange.weight_share <= 1:
         raise ConfigError(f'{where}: key "exchange.weight_share": expected a number in (0, 1]')
     if not cfg.exchange.api_url.startswith(("http://", "https://")):

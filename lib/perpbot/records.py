@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 import fastjsonschema
+import numpy as np
 import orjson
 
 from .errors import BadInput
@@ -147,13 +148,40 @@ class Line:
     raw: bytes
 
 
+def _parse(raw: bytes, where: str, number: int, last: bool) -> dict:
+    """One line to a record whose type is known; BadInput names what is wrong."""
+    try:
+        rec = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        if last:
+            raise BadInput(f"{where}truncated line: input ends mid-record", line=number) from None
+        if not raw.strip():
+            raise BadInput(f"{where}blank line (NDJSON allows none)", line=number) from None
+        raise BadInput(f"{where}not valid JSON at column {e.colno}", line=number) from None
+    if not isinstance(rec, dict):
+        raise BadInput(f"{where}expected a JSON object, got {_show(rec)}", line=number)
+    rtype = rec.get("type")
+    if rtype is None:
+        raise BadInput(f'{where}field "type": missing', line=number, field="type")
+    if rtype not in schemas():
+        raise BadInput(f'{where}field "type": unknown record type {_show(rtype)} '
+                       f'(expected one of {", ".join(schemas())})', line=number, field="type")
+    return rec
+
+
+def _check_version(rec: dict, where: str, number: int) -> None:
+    if rec.get("v") != VERSION or isinstance(rec.get("v"), bool):
+        raise BadInput(f'{where}field "v": expected {VERSION}, got {_show(rec.get("v"))}',
+                       line=number, field="v")
+
+
 def read(stream: IO[bytes], consumes: set[str] | frozenset[str], source: str = "") -> Iterator[Line]:
     """Parse NDJSON records; validate the types this stage consumes; check every line's type.
 
     A bad line raises BadInput naming the line number and the field. Records of known types that
-    the stage does not consume come through unvalidated beyond their type, for passing on as raw.
+    the stage does not consume come through unvalidated beyond their type and version, for
+    passing on as raw bytes.
     """
-    known = schemas()
     prefix = f"{source}: " if source else ""
     for number, raw in enumerate(stream, 1):
         where = f"{prefix}line {number}: "
@@ -162,27 +190,11 @@ def read(stream: IO[bytes], consumes: set[str] | frozenset[str], source: str = "
             if not raw.strip():
                 return
             raw += b"\n"
-        try:
-            rec = orjson.loads(raw)
-        except orjson.JSONDecodeError as e:
-            if last:
-                raise BadInput(f"{where}truncated line: input ends mid-record", line=number) from None
-            if not raw.strip():
-                raise BadInput(f"{where}blank line (NDJSON allows none)", line=number) from None
-            raise BadInput(f"{where}not valid JSON at column {e.colno}", line=number) from None
-        if not isinstance(rec, dict):
-            raise BadInput(f"{where}expected a JSON object, got {_show(rec)}", line=number)
-        rtype = rec.get("type")
-        if rtype is None:
-            raise BadInput(f'{where}field "type": missing', line=number, field="type")
-        if rtype not in known:
-            raise BadInput(f'{where}field "type": unknown record type {_show(rtype)} '
-                           f'(expected one of {", ".join(known)})', line=number, field="type")
-        if rtype in consumes:
+        rec = _parse(raw, where, number, last)
+        if rec["type"] in consumes:
             validate(rec, where)
-        elif rec.get("v") != VERSION:
-            raise BadInput(f'{where}field "v": expected {VERSION}, got {_show(rec.get("v"))}',
-                           line=number, field="v")
+        else:
+            _check_version(rec, where, number)
         yield Line(number, rec, raw)
 
 
@@ -207,3 +219,88 @@ class Writer:
 
     def flush(self) -> None:
         self.stream.flush()
+
+
+# columnar fast path ------------------------------------------------------------------------------
+# compute-indicators reads whole columns of candles: per-record schema validation would cost
+# more than everything else together, so candles are checked column by column, and any record a
+# column check cannot clear is validated on its own, which names its line and field.
+
+CANDLE_NUMBERS = ("o", "h", "l", "c", "volume")
+CANDLE_INTEGERS = ("t", "T", "n")
+
+
+def number_strings(a: np.ndarray) -> list[bytes]:
+    """JSON text of each element of a numeric column; NaN and infinities become null here."""
+    if len(a) == 0:
+        return []
+    out = orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
+    if a.dtype.kind == "f":
+        for i in np.flatnonzero(~np.isfinite(a)):
+            out[i] = b"null"
+    return out
+
+
+@dataclass
+class Batch:
+    """All input lines, with the candles among them as columns."""
+
+    lines: list[bytes]            # every input line, newline included
+    candle_rows: np.ndarray       # line index of each candle, in input order
+    cols: dict                    # column name -> numpy array (candles only)
+    symbol: list[str]
+    tf: list[str]
+
+
+def read_batch(data: bytes, source: str = "") -> Batch:
+    """Parse NDJSON at once; check every line's type and every candle (columns first)."""
+    prefix = f"{source}: " if source else ""
+    lines = data.splitlines(keepends=True)
+    if lines and not lines[-1].endswith(b"\n"):
+        lines[-1] += b"\n"
+    n_lines = len(lines)
+    truncated = not data.endswith(b"\n")
+    recs = [_parse(raw, f"{prefix}line {i}: ", i, truncated and i == n_lines)
+            for i, raw in enumerate(lines, 1)]
+    rows = []
+    for i, rec in enumerate(recs):
+        if rec["type"] == "candle":
+            rows.append(i)
+        else:
+            _check_version(rec, f"{prefix}line {i + 1}: ", i + 1)
+    rows = np.array(rows, dtype=np.int64)
+    cand = [recs[i] for i in rows]
+
+    def explain_first_bad():
+        for i in rows:
+            validate(recs[i], f"{prefix}line {i + 1}: ")
+
+    cols = {}
+    try:
+        for k in CANDLE_NUMBERS + CANDLE_INTEGERS:
+            cols[k] = np.array([r[k] for r in cand])
+        symbol = [r["symbol"] for r in cand]
+        tf = [r["tf"] for r in cand]
+        versions = {r["v"] for r in cand}
+    except KeyError:
+        explain_first_bad()
+        raise
+    # Cheap screens; a record they cannot clear is validated on its own.
+    suspicious = (b"true" in data or b"false" in data or bool(cand) and versions != {VERSION}
+                  or not set(tf) <= _TIMEFRAMES
+                  or not all(isinstance(x, str) and x for x in set(symbol)))
+    suspicious |= any(cols[k].dtype.kind not in "fi" for k in CANDLE_NUMBERS)
+    suspicious |= any(cols[k].dtype.kind != "i" for k in CANDLE_INTEGERS)
+    if not suspicious and len(rows):
+        suspicious = not ((cols["o"] > 0).all() and (cols["h"] > 0).all() and (cols["l"] > 0).all()
+                          and (cols["c"] > 0).all() and (cols["volume"] >= 0).all()
+                          and (cols["t"] >= 0).all() and (cols["T"] >= 0).all()
+                          and (cols["n"] >= 0).all())
+    if suspicious:
+        explain_first_bad()
+    for k in CANDLE_NUMBERS:
+        cols[k] = cols[k].astype(float)
+    return Batch(lines, rows, cols, symbol, tf)
+
+
+_TIMEFRAMES = frozenset(schemas()["candle"]["properties"]["tf"]["enum"])

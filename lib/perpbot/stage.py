@@ -46,6 +46,14 @@ class StageContext:
         return self._config
 
     @property
+    def config_or_none(self) -> config_mod.Config | None:
+        """The config, or None for a stage that can run on defaults when there is no config file
+        (no --config given and no ./config.yaml)."""
+        if self._config_path is None and not Path(config_mod.DEFAULT_PATH).exists():
+            return None
+        return self.config
+
+    @property
     def out(self) -> records.Writer:
         if self._writer is None:
             self._writer = records.Writer()

@@ -220,6 +220,17 @@ class Store:
             args.append(end)
         return self.conn.execute(sql + " ORDER BY t", args).fetchall()
 
+    # positions ---------------------------------------------------------------------------------
+
+    def open_position(self, symbol: str) -> dict | None:
+        """The symbol's open position from the trades ledger: its last trade, if that opened one."""
+        row = self.conn.execute(
+            "SELECT action, side, size, price, t FROM trades WHERE symbol = ? "
+            "ORDER BY t DESC, rowid DESC LIMIT 1", (symbol,)).fetchone()
+        if row is None or row[0] != "open":
+            return None
+        return {"symbol": symbol, "side": row[1], "size": row[2], "price": row[3], "t": row[4]}
+
     # bot state ---------------------------------------------------------------------------------
 
     def set_state(self, key: str, value: str, now_ms: int) -> None:

@@ -1,0 +1,37 @@
+"""Strategy parameters, light to import: every stage loads them with the config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class IndicatorParams:
+    z_window: int = 20          # candles in the z-score's SMA and std
+    bb_window: int = 20         # candles in the Bollinger SMA and std
+    bb_k: float = 2.0           # Bollinger width, in population standard deviations
+    rsi_period: int = 14
+    adx_period: int = 14
+    hurst_window: int = 100     # candles of log price per Hurst estimate
+    window: int = 400           # candles the trade loop feeds per tick (see indicators.py)
+
+    def warmup(self) -> int:
+        """Candles needed before every indicator is defined."""
+        return max(self.z_window, self.bb_window, self.rsi_period + 1, 2 * self.adx_period,
+                   self.hurst_window)
+
+
+@dataclass(frozen=True)
+class SignalParams:
+    entry_z: float = 2.0            # enter short above +entry_z, long below -entry_z
+    rsi_overbought: float = 70.0    # a short needs RSI above this
+    rsi_oversold: float = 30.0      # a long needs RSI below this
+    adx_max: float = 25.0           # entries only while ADX is below this (no strong trend)
+    exit_z: float = 0.3             # take profit once z is back inside +/-exit_z (or beyond)
+    stop_z: float = 3.0             # z-stop once z moves past this against the position
+    hurst_gate: bool = False        # enter only while Hurst < hurst_max
+    hurst_max: float = 0.5
+    high_risk_entry_z: float = 2.5  # HIGH_RISK: entry threshold on both sides
+    high_risk_exit_z: float = 0.5   # HIGH_RISK: take-profit band
+    dovish_long_factor: float = 0.9     # DOVISH: long entry threshold times this
+    hawkish_short_factor: float = 0.9   # HAWKISH: short entry threshold times this

@@ -1,0 +1,119 @@
+"""Indicator rows to trading signals: one pure function, used by the live stage and the backtest.
+
+Rules (thresholds from SignalParams, adjusted for the regime by `thresholds`):
+- No signal until every indicator a rule uses is defined (NONE, "warming up").
+- Holding a long: take profit once z > -exit_z (back inside the band around the mean, or past
+  it); z-stop once z < -stop_z. A short mirrors it: take profit once z < exit_z; z-stop once
+  z > stop_z. The z-stop counts as a stop loss for the cooldown (`Decision.stop_loss`).
+  "Take profit when |z| < exit_z" alone would hold a long whose z overshot the band to +1 until
+  its timeout; reverting past the mean is the profit the strategy trades for, so it counts.
+- Flat: entries only while ADX < adx_max and the regime allows them (not CRISIS), and with the
+  Hurst gate on, only while Hurst < hurst_max. SHORT when z > short_entry_z, RSI > overbought
+  and close > upper band; LONG when z < -long_entry_z, RSI < oversold and close < lower band.
+- Otherwise NONE. All comparisons are strict, so a value exactly at a threshold does not fire.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from .params import SignalParams
+
+LEVELS = ("NORMAL", "DOVISH", "HAWKISH", "HIGH_RISK", "CRISIS")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    long_entry_z: float     # enter long when z < -long_entry_z
+    short_entry_z: float    # enter short when z > short_entry_z
+    exit_z: float
+    stop_z: float
+    entries: bool           # False in CRISIS: exits only
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def thresholds(p: SignalParams, regime: str = "NORMAL") -> Thresholds:
+    """The thresholds in force under a regime. HIGH_RISK raises the entry threshold and widens
+    the take-profit band; DOVISH relaxes the long entry (rate cuts favour longs), HAWKISH the
+    short one; CRISIS allows exits only; NORMAL changes nothing."""
+    if regime not in LEVELS:
+        raise ValueError(f"unknown regime {regime!r}")
+    long_z = short_z = p.entry_z
+    exit_z = p.exit_z
+    if regime == "HIGH_RISK":
+        long_z = short_z = p.high_risk_entry_z
+        exit_z = p.high_risk_exit_z
+    elif regime == "DOVISH":
+        long_z = p.entry_z * p.dovish_long_factor
+    elif regime == "HAWKISH":
+        short_z = p.entry_z * p.hawkish_short_factor
+    return Thresholds(long_z, short_z, exit_z, p.stop_z, regime != "CRISIS")
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str             # LONG, SHORT, CLOSE or NONE
+    reason: str
+    exit: str | None = None     # take_profit or z_stop for a CLOSE
+    stop_loss: bool = False     # a z-stop: starts the cooldown
+
+
+def _defined(*xs) -> bool:
+    return all(x is not None and not math.isnan(x) for x in xs)
+
+
+def decide(row: dict, position: str | None, th: Thresholds, p: SignalParams) -> Decision:
+    """The signal for one indicator row. `position` is None (flat), "long" or "short"."""
+    z = row.get("z")
+    if position is not None:
+        if not _defined(z):
+            return Decision("NONE", "z undefined: holding")
+        if position == "long":
+            if z < -th.stop_z:
+                return Decision("CLOSE", f"z_stop: z={z:.3f} < -{th.stop_z:g}", "z_stop", True)
+            if z > -th.exit_z:
+                return Decision("CLOSE", f"take_profit: z={z:.3f} > -{th.exit_z:g}", "take_profit")
+            return Decision("NONE", f"holding long: z={z:.3f}")
+        if z > th.stop_z:
+            return Decision("CLOSE", f"z_stop: z={z:.3f} > {th.stop_z:g}", "z_stop", True)
+        if z < th.exit_z:
+            return Decision("CLOSE", f"take_profit: z={z:.3f} < {th.exit_z:g}", "take_profit")
+        return Decision("NONE", f"holding short: z={z:.3f}")
+
+    rsi, adx, close = row.get("rsi"), row.get("adx"), row.get("close")
+    upper, lower, hurst = row.get("bb_upper"), row.get("bb_lower"), row.get("hurst")
+    needed = (z, rsi, adx, close, upper, lower) + ((hurst,) if p.hurst_gate else ())
+    if not _defined(*needed):
+        return Decision("NONE", "warming up")
+    short = z > th.short_entry_z and rsi > p.rsi_overbought and close > upper
+    long = z < -th.long_entry_z and rsi < p.rsi_oversold and close < lower
+    if not (short or long):
+        return Decision("NONE", f"no entry: z={z:.3f} rsi={rsi:.1f}")
+    side = "SHORT" if short else "LONG"
+    if short:
+        why = (f"z={z:.3f} > {th.short_entry_z:g}, rsi={rsi:.1f} > {p.rsi_overbought:g}, "
+               f"close > bb_upper")
+    else:
+        why = (f"z={z:.3f} < -{th.long_entry_z:g}, rsi={rsi:.1f} < {p.rsi_oversold:g}, "
+               f"close < bb_lower")
+    if not th.entries:
+        return Decision("NONE", f"{side} blocked: CRISIS allows exits only ({why})")
+    if not adx < p.adx_max:
+        return Decision("NONE", f"{side} blocked: adx={adx:.1f} >= {p.adx_max:g} ({why})")
+    if p.hurst_gate and not hurst < p.hurst_max:
+        return Decision("NONE", f"{side} blocked: hurst={hurst:.3f} >= {p.hurst_max:g} ({why})")
+    return Decision(side, f"{why}, adx={adx:.1f} < {p.adx_max:g}"
+                    + (f", hurst={hurst:.3f} < {p.hurst_max:g}" if p.hurst_gate else ""))
+
+
+def signal_record(row: dict, decision: Decision, th: Thresholds, regime: str) -> dict:
+    rec = {"type": "signal", "v": 1, "symbol": row["symbol"], "tf": row["tf"], "t": row["t"],
+           "action": decision.action, "reason": decision.reason, "price": row["close"],
+           "regime": regime, "thresholds": th.as_dict()}
+    if decision.exit:
+        rec["exit"] = decision.exit
+        rec["stop_loss"] = decision.stop_loss
+    return rec
