@@ -10,7 +10,8 @@ Definitions follow TA-Lib's, so they can be checked against it:
   then ADX = (ADX (n - 1) + DX) / n, held unchanged on a bar whose DX is undefined.
   One deliberate difference: TA-Lib treats any |value| < 1e-8 as zero (an absolute threshold that
   misreads low-priced coins such as 3e-5 BTC pairs); here only an exact zero is zero, so every
-  indicator is unchanged when all prices are scaled by the same factor.
+  indicator is unchanged when all prices are scaled by the same factor. (+DI and -DI share the
+  true range as denominator, so DX = 100 |S+ - S-| / (S+ + S-) without dividing by it.)
 - Hurst exponent: the scaling of the mean squared displacement of log prices over a rolling
   window. For lags tau, MSD(tau) = mean over the window of (x[s] - x[s - tau])^2; MSD grows as
   tau^(2H), so H is half the least-squares slope of log MSD against log tau. A random walk gives
@@ -24,8 +25,8 @@ same value. Wilder's recursions remember every row, with weight (1 - 1/n)^k for 
 fed only the latest 300 candles, ADX(14) still differs from its full-history value by up to
 ~4e-8 relative (RSI ~1.5e-9); 400 candles bring both under 1e-10. That is why the trade loop
 feeds `indicators.window` = 400 candles, not 300.
-The Wilder recursions run blocked (64 rows at a time through one matrix product, carries between
-blocks), so the cost is a few passes over the column, not a Python loop over rows.
+The Wilder recursions run blocked (16 rows at a time through one matrix product, carries between
+blocks solved the same way), so the cost is a few passes over the column, not a Python loop.
 """
 
 from __future__ import annotations
@@ -39,61 +40,138 @@ from .params import IndicatorParams
 OUTPUT_COLUMNS = ("t", "close", "z", "bb_mid", "bb_upper", "bb_lower", "rsi", "adx", "hurst")
 
 
+# Every indicator runs over the column in chunks of CHUNK rows: the temporaries of a chunk stay in
+# the CPU cache, where whole-column temporaries (8 MB each for 1M rows) would be written to fresh
+# memory pass after pass. Finite-window indicators take each chunk with the rows before it that
+# its first window needs; the Wilder recursions carry their state from chunk to chunk.
+CHUNK = 1 << 15
+
+
+def _nan_until(size: int, first: int) -> np.ndarray:
+    """An output column: NaN before row `first`, the rest left for the caller to fill."""
+    out = np.empty(size)
+    out[:min(first, size)] = np.nan
+    return out
+
+
+def _chunks(first: int, size: int):
+    for lo in range(first, size, CHUNK):
+        yield lo, min(lo + CHUNK, size)
+
+
 # rolling mean and population std, exact per window ------------------------------------------------
 
-_CHUNK = 1 << 16
+def _combine(ma, qa, mb, qb, na: int, nb: int):
+    """Mean and sum of squared deviations of two adjacent groups (Chan, Golub and LeVeque):
+    stable, and exactly zero spread when both groups hold one repeated value."""
+    d = mb - ma
+    mean = d * (nb / (na + nb))
+    mean += ma
+    q = qa + qb
+    d *= d
+    d *= na * nb / (na + nb)
+    q += d
+    return mean, q
+
+
+def _mean_std_into(x: np.ndarray, n: int, mean: np.ndarray, std: np.ndarray) -> None:
+    """Mean and population std of every window of n inside x, written to mean and std
+    (len(x) - n + 1 each). Windows of 2, 4, 8, ... are merged from halves, then the binary
+    pieces of n are merged, each window always the same way wherever it sits."""
+    levels = {1: (x, np.zeros(len(x)))}       # [j] is the window ending at x[j + size - 1]
+    size = 1
+    while size * 2 <= n:
+        m, q = levels[size]
+        levels[2 * size] = _combine(m[:-size], q[:-size], m[size:], q[size:], size, size)
+        size *= 2
+    # n = size + rest: the window ending at e is the `rest` piece ending at e - size, then the
+    # `size` piece ending at e.
+    count = len(x) - n + 1
+    m, q = levels[size]
+    m, q = m[n - size:n - size + count], q[n - size:n - size + count]
+    got = size
+    piece = size // 2
+    while got < n:                                       # the binary digits of n - size
+        if (n - size) & piece:
+            pm, pq = levels[piece]
+            start = n - got - piece                      # that piece's window, in its level
+            m, q = _combine(pm[start:start + count], pq[start:start + count], m, q, piece, got)
+            got += piece
+        piece //= 2
+    mean[:] = m
+    q /= n
+    np.sqrt(q, out=std)
 
 
 def rolling_mean_std(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """SMA(n) and population std(n), each window summed on its own (two-pass), so a value
-    never depends on rows before its window, nor on float error carried along the column."""
+    """SMA(n) and population std(n) of x, NaN before the first full window.
+
+    Each window is summed relative to its own last value: d_k = x[t-k] - x[t] for k < n, then
+    mean = x[t] + S1/n and var = S2/n - (S1/n)^2 with S1, S2 the sums of d and d^2. The offsets
+    are of the size of the window's range, so there is no cancellation against the price level;
+    a window uses nothing outside itself (the same value from any input holding it); and a flat
+    window has exactly zero deviation. n vector passes per chunk, no Python loop over rows.
+    """
     size = len(x)
     mean = np.full(size, np.nan)
     std = np.full(size, np.nan)
-    if size < n:
-        return mean, std
-    win = np.lib.stride_tricks.sliding_window_view(x, n)
-    for lo in range(0, len(win), _CHUNK):
-        w = win[lo:lo + _CHUNK]
-        m = w.mean(axis=1)
-        d = w - m[:, None]
-        mean[n - 1 + lo:n - 1 + lo + len(w)] = m
-        std[n - 1 + lo:n - 1 + lo + len(w)] = np.sqrt(np.einsum("ij,ij->i", d, d) / n)
+    for lo, hi in _chunks(n - 1, size):
+        _mean_std_into(x[lo - n + 1:hi], n, mean[lo:hi], std[lo:hi])
     return mean, std
 
 
 # linear recursions, blocked --------------------------------------------------------------------
 
-_BLOCK = 64
+_BLOCK = 16
 
 
-def recurse(x: np.ndarray, a: float, y0: float) -> np.ndarray:
-    """y[i] = a * y[i-1] + x[i] with y[-1] = y0, for 0 < a < 1.
+def recurse(x: np.ndarray, a: float, y0) -> np.ndarray:
+    """y[i] = a * y[i-1] + x[i] with y[-1] = y0, for 0 <= a < 1, along the last axis.
 
-    Rows are taken 64 at a time: inside a block, one product with the lower-triangular matrix
-    of powers of a; between blocks, the carry a^(j+1) * y_end of the previous block.
+    x may be 2-D, one series a row (y0 a scalar or one value a row), so series that share `a`
+    go through one matrix product. Rows are taken 16 at a time: inside a block, a product with
+    the lower-triangular matrix of powers of a; the carries between blocks are themselves such a
+    recursion (factor a^16), solved the same way until few enough remain for a plain loop.
     """
-    n = len(x)
+    x = np.asarray(x, dtype=float)
+    flat = x.ndim == 1
+    x2 = x[None, :] if flat else x
+    rows, n = x2.shape
     if n == 0:
-        return np.empty(0)
+        return np.empty(x.shape)
+    y0 = np.asarray(y0, dtype=float) * np.ones(rows)
     m = -(-n // _BLOCK)
-    xb = np.zeros(m * _BLOCK)
-    xb[:n] = x
-    xb = xb.reshape(m, _BLOCK)
-    powers = a ** np.arange(_BLOCK + 1)
-    j, k = np.indices((_BLOCK, _BLOCK))
-    lower = np.where(k <= j, powers[np.abs(j - k)], 0.0)
-    local = xb @ lower.T
-    ends = np.empty(m)
-    carry = y0
-    aB = powers[_BLOCK]
-    last = local[:, -1]
-    for b in range(m):
-        carry = aB * carry + last[b]
-        ends[b] = carry
-    starts = np.r_[y0, ends[:-1]]
-    y = local + starts[:, None] * powers[1:][None, :]
-    return y.reshape(-1)[:n]
+    if n % _BLOCK == 0 and x2.flags.c_contiguous:
+        xb = x2
+    else:
+        xb = np.zeros((rows, m * _BLOCK))
+        xb[:, :n] = x2
+    powers, lower = _powers(a)
+    local = (xb.reshape(rows * m, _BLOCK) @ lower).reshape(rows, m, _BLOCK)
+    starts = np.empty((rows, m))
+    starts[:, 0] = y0
+    if m > 64:
+        starts[:, 1:] = recurse(local[:, :-1, -1], powers[_BLOCK], y0)
+    else:
+        carry = y0.copy()
+        for b in range(1, m):
+            carry = powers[_BLOCK] * carry + local[:, b - 1, -1]
+            starts[:, b] = carry
+    local += starts[:, :, None] * powers[1:]
+    y = local.reshape(rows, m * _BLOCK)[:, :n]
+    return y[0] if flat else y
+
+
+_POWERS: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _powers(a: float) -> tuple[np.ndarray, np.ndarray]:
+    """a^0..a^16, and the transposed block matrix [k, j] = a^(j-k) for k <= j, else 0."""
+    if a not in _POWERS:
+        powers = a ** np.arange(_BLOCK + 1)
+        j, k = np.indices((_BLOCK, _BLOCK))
+        _POWERS[a] = powers, np.where(k <= j, powers[np.abs(j - k)], 0.0).T.copy()
+    return _POWERS[a]
 
 
 def _recurse_with_holds(x: np.ndarray, a: float, y0: float, hold: np.ndarray) -> np.ndarray:
@@ -118,55 +196,96 @@ def _recurse_with_holds(x: np.ndarray, a: float, y0: float, hold: np.ndarray) ->
 
 def rsi(close: np.ndarray, n: int = 14) -> np.ndarray:
     size = len(close)
-    out = np.full(size, np.nan)
+    out = _nan_until(size, n)
     if size <= n:
         return out
-    diff = np.diff(close)
-    gain = np.where(diff > 0, diff, 0.0)
-    loss = np.where(diff < 0, -diff, 0.0)
     a = (n - 1) / n
-    g = np.empty(size - n)
-    l = np.empty(size - n)
-    g[0] = gain[:n].sum() / n
-    l[0] = loss[:n].sum() / n
-    g[1:] = recurse(gain[n:] / n, a, g[0])
-    l[1:] = recurse(loss[n:] / n, a, l[0])
+    first = np.diff(close[:n + 1])
+    g = np.maximum(first, 0.0).sum() / n
+    lo_ = np.maximum(-first, 0.0).sum() / n
+    _rsi_value(np.array([g]), np.array([lo_]), out[n:n + 1])
+    for lo, hi in _chunks(n + 1, size):
+        diff = np.diff(close[lo - 1:hi])
+        moves = np.empty((2, hi - lo))
+        np.maximum(diff, 0.0, out=moves[0])           # gains
+        np.negative(diff, out=diff)
+        np.maximum(diff, 0.0, out=moves[1])           # losses
+        moves /= n
+        gs, ls = recurse(moves, a, (g, lo_))
+        g, lo_ = gs[-1], ls[-1]
+        _rsi_value(gs, ls, out[lo:hi])
+    return out
+
+
+def _rsi_value(g: np.ndarray, l: np.ndarray, out: np.ndarray) -> None:
     total = g + l
     with np.errstate(invalid="ignore", divide="ignore"):
-        out[n:] = np.where(total > 0, 100.0 * g / total, 0.0)
-    return out
+        np.divide(g, total, out=out)
+    out *= 100.0
+    out[total == 0] = 0.0                        # no movement at all: TA-Lib's 0
 
 
 # ADX -------------------------------------------------------------------------------------------
 
-def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
-    size = len(close)
-    out = np.full(size, np.nan)
-    if size < 2 * n:
-        return out
+def _directional(high, low, close) -> np.ndarray:
+    """Rows +DM, -DM and true range of bars 1..len-1 (each against the bar before)."""
+    out = np.empty((3, len(close) - 1))
     up = high[1:] - high[:-1]
     down = low[:-1] - low[1:]
-    pdm = np.where((up > down) & (up > 0), up, 0.0)
-    mdm = np.where((down > up) & (down > 0), down, 0.0)
+    np.maximum(up, 0.0, out=out[0])                  # +DM: the up move if it is the larger
+    out[0] *= up > down
+    np.maximum(down, 0.0, out=out[1])                # -DM: the down move if it is the larger
+    out[1] *= down > up
     prev_c = close[:-1]
-    tr = np.maximum.reduce([high[1:] - low[1:], np.abs(high[1:] - prev_c), np.abs(low[1:] - prev_c)])
-    # Wilder sums: the first n - 1 bars added up, then S = S - S/n + x from bar n on.
+    hi, lo = high[1:], low[1:]
+    tr = out[2]
+    np.subtract(hi, lo, out=tr)
+    np.maximum(tr, np.abs(hi - prev_c), out=tr)
+    np.maximum(tr, np.abs(lo - prev_c), out=tr)
+    return out
+
+
+def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int = 14) -> np.ndarray:
+    size = len(close)
+    out = _nan_until(size, 2 * n - 1)
+    if size < 2 * n:
+        return out
     a = 1.0 - 1.0 / n
-    sp = recurse(pdm[n - 1:], a, pdm[:n - 1].sum())
-    sm = recurse(mdm[n - 1:], a, mdm[:n - 1].sum())
-    st = recurse(tr[n - 1:], a, tr[:n - 1].sum())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pdi = 100.0 * sp / st
-        mdi = 100.0 * sm / st
-        total = pdi + mdi
-        dx = 100.0 * np.abs(pdi - mdi) / total
-    undefined = (st == 0) | (total == 0) | ~np.isfinite(dx)
-    # dx[k] belongs to bar n + k. ADX at bar 2n - 1 is the mean of the first n DX, an undefined
-    # DX counting as 0 as in TA-Lib; after that undefined bars hold the ADX.
-    seed = np.where(undefined[:n], 0.0, dx[:n]).sum() / n
-    rest = np.where(undefined[n:], 0.0, dx[n:] / n)
-    out[2 * n - 1] = seed
-    out[2 * n:] = _recurse_with_holds(rest, a, seed, undefined[n:])
+    # Wilder sums: bars 1..n-1 added up, then S = S - S/n + x from bar n on.
+    state = _directional(high[:n], low[:n], close[:n]).sum(axis=1)
+
+    def dx_of(lo, hi):
+        """DX of bars lo..hi-1 (lo >= n), advancing the Wilder sums; NaN where undefined."""
+        dm = _directional(high[lo - 1:hi], low[lo - 1:hi], close[lo - 1:hi])
+        sp, sm, st = recurse(dm, a, state)
+        state[:] = (sp[-1], sm[-1], st[-1])
+        dsum = sp + sm                    # +DI + -DI over 100/TR: the true range cancels
+        dx = np.subtract(sp, sm)
+        np.abs(dx, out=dx)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dx /= dsum
+        dx *= 100.0
+        if dsum.all() and st.all():
+            return dx, None
+        return dx, (st == 0) | (dsum == 0)
+
+    # ADX at bar 2n - 1 is the mean of DX over bars n..2n-1, an undefined DX counting as 0 (as
+    # TA-Lib); after that ADX = ADX - ADX/n + DX/n, held where DX is undefined.
+    dx, undefined = dx_of(n, 2 * n)
+    if undefined is not None:
+        dx[undefined] = 0.0
+    level = dx.sum() / n
+    out[2 * n - 1] = level
+    for lo, hi in _chunks(2 * n, size):
+        dx, undefined = dx_of(lo, hi)
+        dx /= n
+        if undefined is None:
+            vals = recurse(dx, a, level)
+        else:
+            dx[undefined] = 0.0
+            vals = _recurse_with_holds(dx, a, level, undefined)
+        level = vals[-1]
+        out[lo:hi] = vals
     return out
 
 
@@ -181,43 +300,73 @@ def hurst_lags(window: int) -> np.ndarray:
 def hurst(close: np.ndarray, window: int = 100) -> np.ndarray:
     """Rolling Hurst exponent of log prices (mean-squared-displacement estimator, see above)."""
     size = len(close)
-    out = np.full(size, np.nan)
+    out = _nan_until(size, window - 1)
     if size < window:
         return out
-    x = np.log(close)
     lags = hurst_lags(window)
     logtau = np.log(lags)
-    wts = (logtau - logtau.mean()) / ((logtau - logtau.mean()) ** 2).sum()
-    slope = np.zeros(size - window + 1)
-    bad = np.zeros(size - window + 1, dtype=bool)
-    for tau, w in zip(lags, wts):
-        d2 = (x[tau:] - x[:-tau]) ** 2
-        # windows ending at rows window-1 .. size-1 hold window - tau displacements each
-        cs = np.r_[0.0, np.cumsum(d2)]
-        k = window - tau
-        sums = cs[k:] - cs[:-k]
-        msd = sums / k
-        bad |= ~(msd > 0)
-        with np.errstate(divide="ignore"):
-            slope += w * np.log(msd)
-    out[window - 1:] = np.where(bad, np.nan, slope / 2.0)
+    wts = (logtau - logtau.mean()) / ((logtau - logtau.mean()) ** 2).sum() / 2.0
+    for lo, hi in _chunks(window - 1, size):
+        x = np.log(close[lo - window + 1:hi])
+        slope = np.zeros(hi - lo)
+        bad = np.zeros(hi - lo, dtype=bool)
+        for tau, w in zip(lags, wts):
+            d2 = x[tau:] - x[:-tau]
+            d2 *= d2
+            # the window ending at row r holds window - tau displacements
+            k = window - tau
+            cs = np.empty(len(d2) + 1)
+            cs[0] = 0.0
+            np.cumsum(d2, out=cs[1:])
+            msd = cs[k:] - cs[:-k]
+            bad |= ~(msd > 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                np.log(msd, out=msd)
+                msd *= w
+                slope += msd
+        slope[bad] = np.nan
+        out[lo:hi] = slope
     return out
 
 
 # the frame -------------------------------------------------------------------------------------
 
+def bands(close: np.ndarray, p: IndicatorParams) -> dict[str, np.ndarray]:
+    """z, bb_mid, bb_upper and bb_lower, chunk by chunk (z is NaN where the std is 0)."""
+    size = len(close)
+    out = {k: _nan_until(size, p.bb_window - 1) for k in ("bb_mid", "bb_upper", "bb_lower")}
+    out["z"] = _nan_until(size, p.z_window - 1)
+    m = np.empty(CHUNK)
+    sd = np.empty(CHUNK)
+    for lo, hi in _chunks(p.bb_window - 1, size):
+        k = hi - lo
+        _mean_std_into(close[lo - p.bb_window + 1:hi], p.bb_window, m[:k], sd[:k])
+        out["bb_mid"][lo:hi] = m[:k]
+        np.multiply(sd[:k], p.bb_k, out=out["bb_upper"][lo:hi])
+        np.subtract(m[:k], out["bb_upper"][lo:hi], out=out["bb_lower"][lo:hi])
+        out["bb_upper"][lo:hi] += m[:k]
+        if p.z_window == p.bb_window:
+            _z_into(close[lo:hi], m[:k], sd[:k], out["z"][lo:hi])
+    if p.z_window != p.bb_window:
+        for lo, hi in _chunks(p.z_window - 1, size):
+            k = hi - lo
+            _mean_std_into(close[lo - p.z_window + 1:hi], p.z_window, m[:k], sd[:k])
+            _z_into(close[lo:hi], m[:k], sd[:k], out["z"][lo:hi])
+    return out
+
+
+def _z_into(close, mean, std, out) -> None:
+    np.subtract(close, mean, out=out)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out /= std
+    out[std == 0] = np.nan                # a flat window has no z
+
+
 def compute_arrays(high: np.ndarray, low: np.ndarray, close: np.ndarray,
                    params: IndicatorParams = IndicatorParams()) -> dict[str, np.ndarray]:
     """The indicator columns (OUTPUT_COLUMNS but t) of one series, from float arrays."""
-    mid, sd = rolling_mean_std(close, params.bb_window)
-    if params.z_window == params.bb_window:
-        zmid, zsd = mid, sd
-    else:
-        zmid, zsd = rolling_mean_std(close, params.z_window)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(zsd > 0, (close - zmid) / zsd, np.nan)
-    return {"close": close, "z": z, "bb_mid": mid, "bb_upper": mid + params.bb_k * sd,
-            "bb_lower": mid - params.bb_k * sd, "rsi": rsi(close, params.rsi_period),
+    high, low, close = (np.ascontiguousarray(v, dtype=float) for v in (high, low, close))
+    return {"close": close, **bands(close, params), "rsi": rsi(close, params.rsi_period),
             "adx": adx(high, low, close, params.adx_period),
             "hurst": hurst(close, params.hurst_window)}
 
@@ -267,7 +416,7 @@ def check_candles(batch, idx: np.ndarray, key, prefix: str = "") -> None:
             i = idx[bad[0]]
             line = batch.candle_rows[i] + 1
             raise BadInput(f'{prefix}line {line}: field "{field}": expected {what}, got '
-                                f'{cols[field][i]!r}', line=int(line), field=field)
+                                f'{float(cols[field][i])!r}', line=int(line), field=field)
 
 
 def render(batch, params: IndicatorParams, source: str = "") -> list[bytes]:
