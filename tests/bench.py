@@ -3,21 +3,32 @@
 Foundation: store insert throughput for 1M candles (goal: under 3 s) and backfill throughput
 against hl-sim (candles a second into SQLite; the simulator's weight budget is lifted so the
 figure measures perpbot, not the exchange's rate limit, which is reported beside it).
+
+Indicators: `compute` on 1M candles against TA-Lib's RSI + ADX + BBANDS on the same arrays
+(goal: within 2x, Hurst excluded), rolling Hurst on 1M candles (goal: under 2 s), and
+compute-indicators on 1M NDJSON candle lines against a bare orjson loads+dumps loop over the
+same lines (goal: at least 40% of that floor). Timings are the best of several runs, the two
+sides of a comparison interleaved so that both see the same machine.
 """
 
 from __future__ import annotations
 
+import gc
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import orjson
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from perpbot.simproc import SimProcess, run_tool  # noqa: E402
+from perpbot import indicators as ind  # noqa: E402
+from perpbot.params import IndicatorParams  # noqa: E402
+from perpbot.simproc import BIN, SimProcess, run_tool  # noqa: E402
 from perpbot.store import Store  # noqa: E402
 from perpbot.timeutil import parse_time  # noqa: E402
 
@@ -65,7 +76,86 @@ def bench_backfill(days: int = 60) -> None:
           f"at least {max(0.0, (weight - 1200) / 1200 * 60):.0f} s of pacing")
 
 
+def random_candles(n: int, seed: int = 0):
+    """A 1-minute random walk around 3000 with consistent highs and lows (rounded to cents)."""
+    rng = np.random.default_rng(seed)
+    c = np.round(3000 * np.exp(np.cumsum(rng.normal(0, 0.001, n))), 2)
+    o = np.r_[c[0], c[:-1]]
+    h = np.maximum(np.round(np.maximum(o, c) * (1 + np.abs(rng.normal(0, 5e-4, n))), 2),
+                   np.maximum(o, c))
+    l = np.minimum(np.round(np.minimum(o, c) * (1 - np.abs(rng.normal(0, 5e-4, n))), 2),
+                   np.minimum(o, c))
+    return o, h, l, c
+
+
+def best_of(fns: dict, rounds: int) -> dict:
+    """Best time of each function over `rounds`, the functions interleaved round by round."""
+    best = {k: float("inf") for k in fns}
+    for _ in range(rounds):
+        for k, f in fns.items():
+            t = time.perf_counter()
+            f()
+            best[k] = min(best[k], time.perf_counter() - t)
+    return best
+
+
+def bench_indicators(n: int = 1_000_000) -> None:
+    try:
+        import talib
+    except ImportError:
+        print("indicators vs TA-Lib: skipped, TA-Lib (a test extra) is not installed")
+        talib = None
+    o, h, l, c = random_candles(n)
+    p = IndicatorParams()
+    fns = {"ours": lambda: (ind.bands(c, p), ind.rsi(c, p.rsi_period),
+                            ind.adx(h, l, c, p.adx_period))}
+    if talib:
+        fns["talib"] = lambda: (talib.RSI(c, 14), talib.ADX(h, l, c, 14),
+                                talib.BBANDS(c, 20, 2.0, 2.0, 0))
+    t = best_of(fns, 15)
+    line = f"compute on {n:,} candles (z, Bollinger, RSI, ADX; Hurst apart): {t['ours'] * 1000:.1f} ms"
+    if talib:
+        line += (f"; TA-Lib RSI+ADX+BBANDS {t['talib'] * 1000:.1f} ms: "
+                 f"{t['ours'] / t['talib']:.2f}x (goal <= 2x)")
+    print(line)
+    th = best_of({"hurst": lambda: ind.hurst(c, p.hurst_window)}, 5)["hurst"]
+    print(f"rolling Hurst (window {p.hurst_window}) on {n:,} candles: {th * 1000:.0f} ms (goal < 2 s)")
+
+
+def bench_compute_indicators_stage(n: int = 1_000_000) -> None:
+    o, h, l, c = (a.tolist() for a in random_candles(n, seed=1))
+    t0 = 1_600_000_000_000
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "candles.ndjson"
+        with open(path, "wb") as f:
+            for i in range(n):
+                f.write(orjson.dumps({"type": "candle", "v": 1, "symbol": "ETH", "tf": "1m",
+                                      "t": t0 + i * 60_000, "T": t0 + i * 60_000 + 59_999,
+                                      "o": o[i], "h": h[i], "l": l[i], "c": c[i],
+                                      "volume": 12.5, "n": 40}) + b"\n")
+        lines = path.read_bytes().splitlines()
+
+        def floor():
+            gc.disable()
+            for x in lines:
+                orjson.dumps(orjson.loads(x))
+            gc.enable()
+
+        def stage():
+            subprocess.run([sys.executable, str(BIN / "compute-indicators"), str(path)],
+                           stdout=subprocess.DEVNULL, check=True)
+
+        t = best_of({"floor": floor, "stage": stage}, 3)
+    print(f"compute-indicators, {n:,} NDJSON candle lines file to /dev/null: {t['stage']:.2f} s "
+          f"({n / t['stage']:,.0f} lines/s, process start-up included); bare orjson "
+          f"loads+dumps loop {t['floor']:.2f} s ({n / t['floor']:,.0f} lines/s): "
+          f"{t['floor'] / t['stage']:.0%} of the floor (goal >= 40%)")
+
+
 if __name__ == "__main__":
     print("== foundation")
     bench_store_insert()
     bench_backfill()
+    print("== indicators")
+    bench_indicators()
+    bench_compute_indicators_stage()

@@ -142,3 +142,37 @@ def test_indicators_records_validate():
     out = run("compute-indicators", input=b"".join(lines)).stdout
     r = run("validate-records", "--type", "indicators", input=out)
     assert r.returncode == 0, r.stderr
+
+
+def test_odd_symbols_are_escaped():
+    lines = [_candle(i * 60_000).replace(b'"symbol":"ETH"', b'"symbol":"E%s\\"T"')
+             for i in range(30)]
+    r = run("compute-indicators", input=b"".join(lines))
+    assert r.returncode == 0, r.stderr
+    assert {orjson.loads(x)["symbol"] for x in r.stdout.splitlines()} == {'E%s"T'}
+
+
+def test_parallel_read_gives_the_same_batch_and_the_same_first_error(monkeypatch):
+    """Big inputs are parsed by two processes: same columns, series and pass-through, and an
+    error is still reported at its own line number, the first one when both halves have one."""
+    from perpbot import records
+
+    a = candle_lines("LTC_BTC-5m", "LTC", "5m")[:3000]
+    b = candle_lines("ADA_BTC-5m", "ADA", "5m")[:3000]
+    funding = b'{"type":"funding","v":1,"symbol":"LTC","t":1,"rate":0.0001,"premium":null}\n'
+    data = b"".join(a[:1500] + b[:1500] + [funding] + a[1500:] + b[1500:])
+    one = records.read_batch(data, jobs=1)
+    monkeypatch.setattr(records, "_PARALLEL_BYTES", 1 << 16)
+    two = records.read_batch(data, jobs=2)
+    assert two.series == one.series == [("LTC", "5m"), ("ADA", "5m")]
+    assert np.array_equal(two.candle_rows, one.candle_rows)
+    assert np.array_equal(two.series_id, one.series_id)
+    assert all(np.array_equal(two.cols[k], one.cols[k]) for k in one.cols)
+    assert two.others == one.others == {3000: funding}
+    bad = data.splitlines(keepends=True)
+    bad[4500] = bad[4500].replace(b'"c":', b'"c":"x","_":')
+    with pytest.raises(records.BadInput, match='^line 4501: field "c": expected a number'):
+        records.read_batch(b"".join(bad), jobs=2)
+    bad[100] = b"{nope\n"
+    with pytest.raises(records.BadInput, match="^line 101: not valid JSON"):
+        records.read_batch(b"".join(bad), jobs=2)

@@ -25,6 +25,13 @@ class PerpbotError(Exception):
         self.msg = msg
         self.fields = fields
 
+    def __reduce__(self):       # keep the fields when sent from a worker process
+        return (_rebuild, (type(self), self.msg, self.fields))
+
+
+def _rebuild(cls, msg, fields):
+    return cls(msg, **fields)
+
 
 class UsageError(PerpbotError):
     exit_code = ExitCode.USAGE

@@ -383,19 +383,10 @@ def compute(candles, params: IndicatorParams = IndicatorParams()):
 
 # the stage's batch: candles of several series, interleaved, to indicators lines ------------------
 
-_TEMPLATE = (b'{"type":"indicators","v":1,"symbol":%s,"tf":%s,"t":%s,"close":%s,"z":%s,'
-             b'"bb_mid":%s,"bb_upper":%s,"bb_lower":%s,"rsi":%s,"adx":%s,"hurst":%s}\n')
-
-
-def series_groups(symbol: list[str], tf: list[str]) -> dict[tuple[str, str], np.ndarray]:
-    """Positions (within the candles) of each (symbol, tf) series, in input order."""
-    keys = list(zip(symbol, tf))
-    if len(set(keys)) <= 1:
-        return {keys[0]: np.arange(len(keys))} if keys else {}
-    groups: dict[tuple[str, str], list[int]] = {}
-    for i, k in enumerate(keys):
-        groups.setdefault(k, []).append(i)
-    return {k: np.array(v) for k, v in groups.items()}
+_VALUES = ("close", "z", "bb_mid", "bb_upper", "bb_lower", "rsi", "adx", "hurst")
+_ROW_TAIL = (b',"t":%s,"close":%s,"z":%s,"bb_mid":%s,"bb_upper":%s,"bb_lower":%s,"rsi":%s,'
+             b'"adx":%s,"hurst":%s}\n')
+_OUT_ROWS = 512
 
 
 def check_candles(batch, idx: np.ndarray, key, prefix: str = "") -> None:
@@ -406,8 +397,8 @@ def check_candles(batch, idx: np.ndarray, key, prefix: str = "") -> None:
     if len(back):
         line = batch.candle_rows[idx[back[0] + 1]] + 1
         raise BadInput(f'{prefix}line {line}: field "t": candles of {key[0]} {key[1]} must '
-                            f'be in time order without repeats ({t[back[0] + 1]} after {t[back[0]]})',
-                            line=int(line), field="t")
+                       f'be in time order without repeats ({t[back[0] + 1]} after {t[back[0]]})',
+                       line=int(line), field="t")
     o, h, l, c = (cols[k][idx] for k in ("o", "h", "l", "c"))
     bad_h = np.flatnonzero(h < np.maximum(o, c))
     bad_l = np.flatnonzero(l > np.minimum(o, c))
@@ -416,28 +407,56 @@ def check_candles(batch, idx: np.ndarray, key, prefix: str = "") -> None:
             i = idx[bad[0]]
             line = batch.candle_rows[i] + 1
             raise BadInput(f'{prefix}line {line}: field "{field}": expected {what}, got '
-                                f'{float(cols[field][i])!r}', line=int(line), field=field)
+                           f'{float(cols[field][i])!r}', line=int(line), field=field)
 
 
-def render(batch, params: IndicatorParams, source: str = "") -> list[bytes]:
-    """Every input line in order: each candle replaced by its indicators line, others as they are."""
+def _format(res: dict, t: np.ndarray, row: bytes, lo: int, hi: int) -> bytes:
+    """Indicators lines of rows lo..hi of one series, as one block of text: each column is
+    serialised at once, then one %-format fills the series' line template for every row."""
     from . import records
 
+    n = hi - lo
+    args: list = [None] * (9 * n)
+    args[0::9] = records.int_texts(t[lo:hi])
+    for j, k in enumerate(_VALUES):
+        args[1 + j::9] = records.number_texts(res[k][lo:hi])
+    return (row * n) % tuple(args)
+
+
+def _row_template(symbol: str, tf: str) -> bytes:
+    """The indicators line of one series, with %s for t and each value."""
+    def text(s: str) -> bytes:
+        return orjson.dumps(s).replace(b"%", b"%%")
+    return b'{"type":"indicators","v":1,"symbol":' + text(symbol) + b',"tf":' + text(tf) + _ROW_TAIL
+
+
+def render(batch, params: IndicatorParams, source: str = ""):
+    """Blocks of output text: every input line in order, each candle replaced by its indicators
+    line, other records as they came."""
     prefix = f"{source}: " if source else ""
-    out = list(batch.lines)
     cols = batch.cols
-    for key, idx in series_groups(batch.symbol, batch.tf).items():
+    done = []
+    for sid, key in enumerate(batch.series):
+        idx = (np.arange(len(batch.series_id)) if len(batch.series) == 1
+               else np.flatnonzero(batch.series_id == sid))
         check_candles(batch, idx, key, prefix)
         res = compute_arrays(cols["h"][idx], cols["l"][idx], cols["c"][idx], params)
-        res["t"] = cols["t"][idx]
-        sym = orjson.dumps(key[0])
-        tf = orjson.dumps(key[1])
-        strs = [records.number_strings(res[k]) for k in OUTPUT_COLUMNS]
-        lines = [_TEMPLATE % (sym, tf, *vals) for vals in zip(*strs)]
-        rows = batch.candle_rows[idx]
-        if len(rows) == len(out):
-            out = lines
-        else:
-            for r, line in zip(rows.tolist(), lines):
+        done.append((idx, res, cols["t"][idx], _row_template(*key)))
+    n_lines = batch.n_lines
+    if len(done) == 1 and len(batch.candle_rows) == n_lines:
+        idx, res, t, row = done[0]
+        for lo in range(0, n_lines, _OUT_ROWS):
+            yield _format(res, t, row, lo, min(lo + _OUT_ROWS, n_lines))
+        return
+    out: list = [None] * n_lines
+    for r, raw in batch.others.items():
+        out[r] = raw
+    for idx, res, t, row in done:
+        rows = batch.candle_rows[idx].tolist()
+        for lo in range(0, len(idx), _OUT_ROWS):
+            hi = min(lo + _OUT_ROWS, len(idx))
+            lines = _format(res, t, row, lo, hi).splitlines(keepends=True)
+            for r, line in zip(rows[lo:hi], lines):
                 out[r] = line
-    return out
+    for lo in range(0, n_lines, _OUT_ROWS):
+        yield b"".join(out[lo:lo + _OUT_ROWS])
