@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from perpbot.simproc import SimProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / "bin"
@@ -39,35 +40,13 @@ def popen(name: str, *args, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(BIN / name), *map(str, args)], **kw)
 
 
-class Sim:
-    """A running hl-sim subprocess."""
-
-    def __init__(self, *args):
-        self.proc = popen("hl-sim", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.proc.stdout.readline().decode().strip()
-        if not line.startswith("http://"):
-            err = self.proc.stderr.read().decode() if self.proc.poll() is not None else ""
-            self.proc.kill()
-            raise RuntimeError(f"hl-sim did not start: {line!r} {err}")
-        self.url = line
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 @pytest.fixture
 def sim():
-    """Factory: sim(*hl-sim args) starts one; all are stopped at teardown."""
+    """Factory: sim(*hl-sim args) starts one (a SimProcess); all are stopped at teardown."""
     started = []
 
     def start(*args):
-        s = Sim(*args)
+        s = SimProcess(*args, stderr=subprocess.PIPE)
         started.append(s)
         return s
 

@@ -7,7 +7,6 @@ import orjson
 import pytest
 
 from conftest import run, shared_file, write_config
-from perpbot import indicators as ind
 from perpbot.hl import parse
 
 FIELDS = ("z", "bb_mid", "bb_upper", "bb_lower", "rsi", "adx", "hurst")

@@ -20,15 +20,6 @@ def test_example_documents_every_key_with_its_default():
         assert getattr(example, section) == getattr(defaults, section), section
     assert example.symbols == defaults.symbols
     text = (ROOT / "config.example.yaml").read_text()
-
-    def keys(cls, prefix=""):
-        for f in dataclasses.fields(cls):
-            if f.name in ("path", "secrets"):
-                continue
-            if dataclasses.is_dataclass(f.type if isinstance(f.type, type) else None):
-                yield from keys(f.type, f.name + ".")
-            else:
-                yield f.name
     hints = {"exchange": config.ExchangeConfig, "data": config.DataConfig,
              "strategy": config.StrategyConfig, "indicators": config.IndicatorParams,
              "signals": config.SignalParams}

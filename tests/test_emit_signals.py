@@ -1,7 +1,6 @@
 """emit-signals through a real pipe: positions from the store or flags, --latest, --track."""
 
 import orjson
-import pytest
 
 from conftest import run, write_config
 from perpbot.store import Store

@@ -42,35 +42,34 @@ def funding_pages(client: InfoClient, symbol: str, start: int, end: int,
         yield [parse.funding_row(f, symbol, f"fundingHistory {symbol}") for f in page]
 
 
-def sync_candles(client: InfoClient, store: Store | None, symbol: str, tf: str, start: int,
-                 end: int, now: int, keep_rows: bool = False,
-                 on_page: Callable[[SyncResult], None] | None = None) -> SyncResult:
-    """Fetch closed candles in [start, end]; store each page in its own transaction."""
-    res = SyncResult(symbol, tf)
-    for rows in closed_candle_pages(client, symbol, tf, start, end, now):
+def _sync(res: SyncResult, pages: Iterator[list[tuple]], insert: Callable | None,
+          keep_rows: bool, on_page: Callable[[SyncResult], None] | None) -> SyncResult:
+    """Store each page in its own transaction (cron-safe), counting rows fetched and new."""
+    for rows in pages:
         res.fetched += len(rows)
-        if store is not None:
-            res.new += store.insert_candles(rows)
+        if insert is not None:
+            res.new += insert(rows)
         if keep_rows:
             res.rows.extend(rows)
         if on_page:
             on_page(res)
     return res
+
+
+def sync_candles(client: InfoClient, store: Store | None, symbol: str, tf: str, start: int,
+                 end: int, now: int, keep_rows: bool = False,
+                 on_page: Callable[[SyncResult], None] | None = None) -> SyncResult:
+    """Fetch closed candles in [start, end] into the store (if any)."""
+    return _sync(SyncResult(symbol, tf), closed_candle_pages(client, symbol, tf, start, end, now),
+                 store.insert_candles if store else None, keep_rows, on_page)
 
 
 def sync_funding(client: InfoClient, store: Store | None, symbol: str, start: int, end: int,
                  now: int, keep_rows: bool = False,
                  on_page: Callable[[SyncResult], None] | None = None) -> SyncResult:
-    res = SyncResult(symbol, "funding")
-    for rows in funding_pages(client, symbol, start, end, now):
-        res.fetched += len(rows)
-        if store is not None:
-            res.new += store.insert_funding(rows)
-        if keep_rows:
-            res.rows.extend(rows)
-        if on_page:
-            on_page(res)
-    return res
+    """Fetch funding rates in [start, end] into the store (if any)."""
+    return _sync(SyncResult(symbol, "funding"), funding_pages(client, symbol, start, end, now),
+                 store.insert_funding if store else None, keep_rows, on_page)
 
 
 def update_start(store: Store, symbol: str, tf: str, default_start: int) -> int:

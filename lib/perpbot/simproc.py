@@ -11,13 +11,14 @@ BIN = Path(__file__).resolve().parents[2] / "bin"
 
 
 class SimProcess:
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, stderr=subprocess.DEVNULL):
         self.proc = subprocess.Popen([sys.executable, str(BIN / "hl-sim"), *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.PIPE, stderr=stderr)
         self.url = self.proc.stdout.readline().decode().strip()
         if not self.url.startswith("http://"):
+            err = self.proc.stderr.read().decode() if stderr == subprocess.PIPE else ""
             self.stop()
-            raise RuntimeError("hl-sim did not start")
+            raise RuntimeError(f"hl-sim did not start: {err.strip()}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -65,6 +65,17 @@ class StoreError(PerpbotError):
     pass
 
 
+def _time_range(sql: str, args: list, start: int | None, end: int | None) -> tuple[str, list]:
+    """Add `t` in [start, end] (either bound optional) to a query."""
+    if start is not None:
+        sql += " AND t >= ?"
+        args = [*args, start]
+    if end is not None:
+        sql += " AND t <= ?"
+        args = [*args, end]
+    return sql, args
+
+
 def _connect(uri: str, readonly: bool) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -173,14 +184,9 @@ class Store:
     def candles(self, symbol: str, tf: str, start: int | None = None, end: int | None = None,
                 last: int | None = None) -> list[tuple]:
         """Stored candles in time order, t in [start, end]; `last` keeps only the newest N."""
-        sql = "SELECT symbol, tf, t, t_close, o, h, l, c, v, n FROM candles WHERE symbol = ? AND tf = ?"
-        args: list = [symbol, tf]
-        if start is not None:
-            sql += " AND t >= ?"
-            args.append(start)
-        if end is not None:
-            sql += " AND t <= ?"
-            args.append(end)
+        sql, args = _time_range(
+            "SELECT symbol, tf, t, t_close, o, h, l, c, v, n FROM candles WHERE symbol = ? AND tf = ?",
+            [symbol, tf], start, end)
         if last is not None:
             sql = f"SELECT * FROM ({sql} ORDER BY t DESC LIMIT ?) ORDER BY t"
             args.append(last)
@@ -211,13 +217,8 @@ class Store:
                                  (symbol,)).fetchone()[0]
 
     def funding(self, symbol: str, start: int | None = None, end: int | None = None) -> list[tuple]:
-        sql, args = "SELECT symbol, t, rate, premium FROM funding_rates WHERE symbol = ?", [symbol]
-        if start is not None:
-            sql += " AND t >= ?"
-            args.append(start)
-        if end is not None:
-            sql += " AND t <= ?"
-            args.append(end)
+        sql, args = _time_range("SELECT symbol, t, rate, premium FROM funding_rates WHERE symbol = ?",
+                                [symbol], start, end)
         return self.conn.execute(sql + " ORDER BY t", args).fetchall()
 
     # positions ---------------------------------------------------------------------------------

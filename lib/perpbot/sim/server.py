@@ -132,7 +132,7 @@ def info_meta(ex: SimExchange, body, now):
 
 def info_meta_and_ctxs(ex: SimExchange, body, now):
     ctxs = []
-    for coin, m in ex.markets.items():
+    for m in ex.markets.values():
         px = m.price_at(now)
         day_ago = m.price_at(now - 86_400_000)
         ctxs.append({"dayNtlVlm": "0.0", "funding": repr(m.funding_at(now)),
@@ -349,7 +349,7 @@ async def _push_loop(ex: SimExchange, ws, subs: dict, state: dict, interval_s: f
                 await ws.close(message=b"idle")
                 return
             now = ex.clock.now_ms()
-            for key, s in list(subs.items()):
+            for s in list(subs.values()):
                 sub = s["sub"]
                 if sub["type"] == "allMids":
                     mids = ex.mids(now)
