@@ -1,16 +1,19 @@
-"""A tiny local HTTP server for client tests: answers POST bodies from a function, on 127.0.0.1."""
+"""A tiny local HTTP server for client tests, on 127.0.0.1: answers POST bodies (or GET queries)
+from a function."""
 
 from __future__ import annotations
 
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 
 class FakeServer:
-    """`respond(path, body_dict) -> (status, body_bytes_or_obj, headers)`; requests are logged."""
+    """`respond(path, body) -> (status, body_bytes_or_obj, headers)`; requests are logged.
+    With method="GET", `body` is the parsed query string and `path` has none."""
 
-    def __init__(self, respond):
+    def __init__(self, respond, method: str = "POST"):
         self.requests: list[tuple[str, dict]] = []
         outer = self
 
@@ -19,7 +22,15 @@ class FakeServer:
                 n = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(n) or b"null")
                 outer.requests.append((self.path, body))
-                status, payload, headers = respond(self.path, body)
+                self.answer(*respond(self.path, body))
+
+            def do_GET(self):
+                url = urlsplit(self.path)
+                query = parse_qs(url.query)
+                outer.requests.append((url.path, query))
+                self.answer(*respond(url.path, query))
+
+            def answer(self, status, payload, headers):
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 for k, v in (headers or {}).items():
@@ -27,7 +38,10 @@ class FakeServer:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass            # the client gave up (a timeout test)
 
             def log_message(self, *a):
                 pass

@@ -16,13 +16,13 @@ def load_text(tmp_path, text, environ=None):
 def test_example_documents_every_key_with_its_default():
     example = config.load(ROOT / "config.example.yaml", environ={})
     defaults = config.from_dict({"exchange": {"api_url": example.exchange.api_url}})
-    for section in ("exchange", "data", "strategy", "indicators", "signals"):
+    for section in ("exchange", "data", "strategy", "indicators", "signals", "regime"):
         assert getattr(example, section) == getattr(defaults, section), section
     assert example.symbols == defaults.symbols
     text = (ROOT / "config.example.yaml").read_text()
     hints = {"exchange": config.ExchangeConfig, "data": config.DataConfig,
              "strategy": config.StrategyConfig, "indicators": config.IndicatorParams,
-             "signals": config.SignalParams}
+             "signals": config.SignalParams, "regime": config.RegimeConfig}
     for section, cls in hints.items():
         for f in dataclasses.fields(cls):
             assert f"  {f.name}:" in text, f"{section}.{f.name} is not in config.example.yaml"
@@ -99,3 +99,16 @@ def test_secrets_from_env_file_beside_config_and_environment_wins(tmp_path):
 def test_secrets_are_not_config_keys(tmp_path):
     with pytest.raises(ConfigError, match='unknown key "secrets"'):
         load_text(tmp_path, "exchange: {api_url: 'http://x'}\nsecrets: {HL_PRIVATE_KEY: x}\n")
+
+
+def test_regime_markets_are_checked_per_entry(tmp_path):
+    cfg = load_text(tmp_path, "exchange: {api_url: 'http://x'}\nregime:\n  markets:\n"
+                              "    - {source: kalshi, id: FED-CUT, category: rate_change}\n")
+    assert cfg.regime.markets[0].weight == 1.0 and cfg.regime.markets[0].direction == "cut"
+    with pytest.raises(ConfigError, match='key "regime.markets\\[0\\].source": expected one of '
+                                          'polymarket, kalshi, got "manifold"'):
+        load_text(tmp_path, "exchange: {api_url: 'http://x'}\nregime:\n  markets:\n"
+                            "    - {source: manifold, id: X, category: war_risk}\n")
+    with pytest.raises(ConfigError, match='missing required key "regime.markets\\[0\\].category"'):
+        load_text(tmp_path, "exchange: {api_url: 'http://x'}\nregime:\n  markets:\n"
+                            "    - {source: kalshi, id: X}\n")

@@ -68,7 +68,7 @@ def test_hurst_gate_off_by_default_then_strict():
     assert act(row(**LONG_ROW, hurst=float("nan"))) == "LONG"        # not used when off
 
 
-@pytest.mark.parametrize("field", ["z", "rsi", "adx", "close", "bb_upper", "bb_lower"])
+@pytest.mark.parametrize("field", ["z", "rsi", "adx", "close", "bb_mid", "bb_upper", "bb_lower"])
 def test_no_entry_while_warming_up(field):
     r = row(**LONG_ROW)
     r[field] = None
@@ -119,18 +119,26 @@ def test_thresholds_per_regime():
 
 def test_high_risk_tightens_entries_and_widens_take_profit():
     hr = signals.thresholds(P, "HIGH_RISK")
-    assert act(row(**{**LONG_ROW, "z": -2.4}), th=hr) == "NONE"
-    assert act(row(**{**LONG_ROW, "z": -2.51}), th=hr) == "LONG"
+    # a consistent row: z = (close - 100) / 5 with the bands at 100 +/- 2 x 5
+    def long_row(z):
+        return row(z=z, rsi=25.0, close=100 + 5 * z, lower=90.0, upper=110.0)
+    assert act(long_row(-2.4)) == "LONG"
+    assert act(long_row(-2.4), th=hr) == "NONE"
+    assert act(long_row(-2.51), th=hr) == "LONG"
     assert act(row(z=-0.45), "long", th=hr) == "CLOSE"
     assert act(row(z=-0.45), "long") == "NONE"
 
 
 def test_dovish_lets_a_long_in_that_normal_would_not():
-    r = row(**{**LONG_ROW, "z": -1.9})
+    # z = -1.9 and the close above the lower band (90) but below the DOVISH one (100 - 0.9 x 10)
+    r = row(**{**LONG_ROW, "z": -1.9, "close": 90.5})
     assert act(r) == "NONE"
-    assert act(r, th=signals.thresholds(P, "DOVISH")) == "LONG"
-    assert act(row(**{**SHORT_ROW, "z": 1.9}), th=signals.thresholds(P, "DOVISH")) == "NONE"
-    assert act(row(**{**SHORT_ROW, "z": 1.9}), th=signals.thresholds(P, "HAWKISH")) == "SHORT"
+    d = signals.decide(r, None, signals.thresholds(P, "DOVISH"), P)
+    assert d.action == "LONG" and "close < bb_lower x0.9" in d.reason
+    assert act(row(**{**LONG_ROW, "z": -1.9, "close": 91.0}), th=signals.thresholds(P, "DOVISH")) == "NONE"
+    hawkish_short = row(**{**SHORT_ROW, "z": 1.9, "close": 109.5})
+    assert act(hawkish_short, th=signals.thresholds(P, "DOVISH")) == "NONE"
+    assert act(hawkish_short, th=signals.thresholds(P, "HAWKISH")) == "SHORT"
 
 
 def test_crisis_blocks_entries_but_not_exits():
@@ -148,4 +156,5 @@ def test_signal_record_carries_reason_regime_and_thresholds():
     assert rec["action"] == "CLOSE" and rec["exit"] == "z_stop" and rec["stop_loss"] is True
     assert rec["regime"] == "HIGH_RISK" and rec["price"] == 100.0
     assert rec["thresholds"] == {"long_entry_z": 2.5, "short_entry_z": 2.5, "exit_z": 0.5,
-                                 "stop_z": 3.0, "entries": True}
+                                 "stop_z": 3.0, "entries": True, "long_band": 1.25,
+                                 "short_band": 1.25}

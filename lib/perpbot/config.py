@@ -16,7 +16,7 @@ from typing import Literal
 import yaml
 
 from .errors import ConfigError
-from .params import IndicatorParams, SignalParams
+from .params import IndicatorParams, MarketConfig, RegimeConfig, SignalParams  # noqa: F401
 from .timeutil import INTERVAL_MS
 
 DEFAULT_PATH = "config.yaml"
@@ -70,6 +70,7 @@ class Config:
     strategy: StrategyConfig = StrategyConfig()
     indicators: IndicatorParams = IndicatorParams()
     signals: SignalParams = SignalParams()
+    regime: RegimeConfig = RegimeConfig()
     path: Path = Path(DEFAULT_PATH)              # not a key: where this config came from
     secrets: Secrets = Secrets()                 # not a key: from the environment
 
@@ -173,6 +174,13 @@ def _check(cfg: Config, where: str) -> None:
     if ind.window < ind.warmup():
         raise ConfigError(f'{where}: key "indicators.window": {ind.window} candles cannot warm '
                           f'up every indicator (needs {ind.warmup()})')
+    rg = cfg.regime
+    if not 0 <= rg.high_risk_war_risk <= rg.crisis_war_risk <= 1:
+        raise ConfigError(f'{where}: key "regime.high_risk_war_risk": expected 0 <= '
+                          f'high_risk_war_risk <= crisis_war_risk <= 1')
+    for i, m in enumerate(rg.markets):
+        if m.weight <= 0:
+            raise ConfigError(f'{where}: key "regime.markets[{i}].weight": expected a number > 0')
     if not 0 < cfg.exchange.weight_share <= 1:
         raise ConfigError(f'{where}: key "exchange.weight_share": expected a number in (0, 1]')
     if not cfg.exchange.api_url.startswith(("http://", "https://")):

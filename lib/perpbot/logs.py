@@ -19,15 +19,17 @@ class Diag:
         self.threshold = LEVELS[level]
         self.plain = self.stream.isatty() if plain is None else plain
 
-    def log(self, level: str, msg: str, **fields) -> None:
+    def log(self, level: str, msg: str, /, **fields) -> None:
         if LEVELS[level] < self.threshold:
             return
         if self.plain:
             extra = " ".join(f"{k}={v}" for k, v in fields.items())
             line = f"{self.stage}: {msg}" + (f" ({extra})" if extra else "")
         else:
-            rec = {"ts": time.time_ns() // 1_000_000, "level": level, "stage": self.stage, "msg": msg}
-            rec.update(fields)
+            rec = {"ts": time.time_ns() // 1_000_000, "level": level, "stage": self.stage,
+                   "msg": msg}
+            for k, v in fields.items():
+                rec.setdefault(k, v)        # a field never overwrites the four keys above
             line = orjson.dumps(rec, default=str).decode()
         try:
             self.stream.write(line + "\n")
@@ -35,14 +37,14 @@ class Diag:
         except (BrokenPipeError, ValueError):
             pass
 
-    def debug(self, msg: str, **f) -> None:
+    def debug(self, msg: str, /, **f) -> None:
         self.log("debug", msg, **f)
 
-    def info(self, msg: str, **f) -> None:
+    def info(self, msg: str, /, **f) -> None:
         self.log("info", msg, **f)
 
-    def warning(self, msg: str, **f) -> None:
+    def warning(self, msg: str, /, **f) -> None:
         self.log("warning", msg, **f)
 
-    def error(self, msg: str, **f) -> None:
+    def error(self, msg: str, /, **f) -> None:
         self.log("error", msg, **f)

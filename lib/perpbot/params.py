@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -35,3 +36,36 @@ class SignalParams:
     high_risk_exit_z: float = 0.5   # HIGH_RISK: take-profit band
     dovish_long_factor: float = 0.9     # DOVISH: long entry threshold times this
     hawkish_short_factor: float = 0.9   # HAWKISH: short entry threshold times this
+
+
+Level = Literal["NORMAL", "DOVISH", "HAWKISH", "HIGH_RISK", "CRISIS"]
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """One prediction market the regime reads."""
+
+    source: Literal["polymarket", "kalshi"]
+    id: str                                  # Polymarket slug or condition id; Kalshi ticker
+    category: Literal["war_risk", "rate_change"]
+    weight: float = 1.0
+    # rate_change markets: does Yes mean a rate cut (dovish) or a hike (hawkish)?
+    direction: Literal["cut", "hike"] = "cut"
+
+
+@dataclass(frozen=True)
+class RegimeConfig:
+    markets: tuple[MarketConfig, ...] = ()
+    poll_minutes: float = 15.0
+    polymarket_url: str = "https://gamma-api.polymarket.com"
+    kalshi_url: str = "https://api.elections.kalshi.com"
+    timeout_s: float = 10.0
+    retries: int = 3
+    crisis_war_risk: float = 0.7         # CRISIS when war_risk >= this
+    high_risk_war_risk: float = 0.4      # HIGH_RISK when war_risk >= this
+    rate_threshold: float = 0.3          # DOVISH above +this, HAWKISH below -this
+    size_crisis: float = 0.0             # position size multipliers by level
+    size_high_risk: float = 0.5
+    size_other: float = 1.0
+    staleness_minutes: float = 60.0      # fresh data older than this no longer holds
+    fail_safe_level: Level = "HIGH_RISK"  # the level once data is stale (never NORMAL by default)

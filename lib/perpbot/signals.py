@@ -10,6 +10,10 @@ Rules (thresholds from SignalParams, adjusted for the regime by `thresholds`):
 - Flat: entries only while ADX < adx_max and the regime allows them (not CRISIS), and with the
   Hurst gate on, only while Hurst < hurst_max. SHORT when z > short_entry_z, RSI > overbought
   and close > upper band; LONG when z < -long_entry_z, RSI < oversold and close < lower band.
+  The regime scales the band with the threshold: with the defaults (z and bands over the same 20
+  candles, k = 2) "close below the lower band" IS "z < -2", so a DOVISH long threshold of 1.8
+  against the unscaled band could never let anything in. The band a regime uses lies at
+  mid - (long_entry_z / entry_z) x (mid - lower), and likewise above.
 - Otherwise NONE. All comparisons are strict, so a value exactly at a threshold does not fire.
 """
 
@@ -30,6 +34,8 @@ class Thresholds:
     exit_z: float
     stop_z: float
     entries: bool           # False in CRISIS: exits only
+    long_band: float = 1.0  # the lower band's distance from the mid, scaled by this
+    short_band: float = 1.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -50,7 +56,8 @@ def thresholds(p: SignalParams, regime: str = "NORMAL") -> Thresholds:
         long_z = p.entry_z * p.dovish_long_factor
     elif regime == "HAWKISH":
         short_z = p.entry_z * p.hawkish_short_factor
-    return Thresholds(long_z, short_z, exit_z, p.stop_z, regime != "CRISIS")
+    return Thresholds(long_z, short_z, exit_z, p.stop_z, regime != "CRISIS",
+                      long_z / p.entry_z, short_z / p.entry_z)
 
 
 @dataclass(frozen=True)
@@ -84,21 +91,25 @@ def decide(row: dict, position: str | None, th: Thresholds, p: SignalParams) -> 
         return Decision("NONE", f"holding short: z={z:.3f}")
 
     rsi, adx, close = row.get("rsi"), row.get("adx"), row.get("close")
-    upper, lower, hurst = row.get("bb_upper"), row.get("bb_lower"), row.get("hurst")
-    needed = (z, rsi, adx, close, upper, lower) + ((hurst,) if p.hurst_gate else ())
+    mid, upper, lower, hurst = row.get("bb_mid"), row.get("bb_upper"), row.get("bb_lower"), row.get("hurst")
+    needed = (z, rsi, adx, close, mid, upper, lower) + ((hurst,) if p.hurst_gate else ())
     if not _defined(*needed):
         return Decision("NONE", "warming up")
+    upper = mid + th.short_band * (upper - mid)
+    lower = mid - th.long_band * (mid - lower)
     short = z > th.short_entry_z and rsi > p.rsi_overbought and close > upper
     long = z < -th.long_entry_z and rsi < p.rsi_oversold and close < lower
     if not (short or long):
         return Decision("NONE", f"no entry: z={z:.3f} rsi={rsi:.1f}")
     side = "SHORT" if short else "LONG"
     if short:
+        band = "bb_upper" if th.short_band == 1 else f"bb_upper x{th.short_band:g}"
         why = (f"z={z:.3f} > {th.short_entry_z:g}, rsi={rsi:.1f} > {p.rsi_overbought:g}, "
-               f"close > bb_upper")
+               f"close > {band}")
     else:
+        band = "bb_lower" if th.long_band == 1 else f"bb_lower x{th.long_band:g}"
         why = (f"z={z:.3f} < -{th.long_entry_z:g}, rsi={rsi:.1f} < {p.rsi_oversold:g}, "
-               f"close < bb_lower")
+               f"close < {band}")
     if not th.entries:
         return Decision("NONE", f"{side} blocked: CRISIS allows exits only ({why})")
     if not adx < p.adx_max:

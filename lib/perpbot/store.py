@@ -12,6 +12,8 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import orjson
+
 from .errors import PerpbotError
 
 BUSY_TIMEOUT_MS = 10_000
@@ -53,6 +55,13 @@ MIGRATIONS: list[str] = [
     CREATE TABLE backtest_runs (
         run_id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, params TEXT NOT NULL,
         metrics TEXT NOT NULL, trades TEXT NOT NULL, equity TEXT NOT NULL
+    );
+    """,
+    # 2: the combined regime of each poll (prediction_snapshots keeps one row per market).
+    """
+    CREATE TABLE regime_snapshots (
+        t INTEGER PRIMARY KEY, level TEXT NOT NULL, war_risk REAL, rate_change REAL,
+        fresh_t INTEGER, reason TEXT NOT NULL, sources TEXT NOT NULL
     );
     """,
 ]
@@ -220,6 +229,34 @@ class Store:
         sql, args = _time_range("SELECT symbol, t, rate, premium FROM funding_rates WHERE symbol = ?",
                                 [symbol], start, end)
         return self.conn.execute(sql + " ORDER BY t", args).fetchall()
+
+    # prediction markets and the regime --------------------------------------------------------
+
+    def insert_prediction_snapshots(self, rows: Iterable[Sequence]) -> int:
+        """Rows (source, market_id, t, category, probability, raw JSON)."""
+        return self._batch(
+            "INSERT INTO prediction_snapshots (source, market_id, t, category, probability, raw) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, market_id, t) DO NOTHING", rows)
+
+    def insert_regime(self, regime) -> int:
+        return self._batch(
+            "INSERT INTO regime_snapshots (t, level, war_risk, rate_change, fresh_t, reason, "
+            "sources) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (t) DO NOTHING",
+            [(regime.t, regime.level, regime.war_risk, regime.rate_change, regime.fresh_t,
+              regime.reason, orjson.dumps(regime.sources).decode())])
+
+    def regimes(self, start: int | None = None, end: int | None = None) -> list:
+        from .regime import Regime
+
+        sql, args = _time_range("SELECT t, level, war_risk, rate_change, fresh_t, reason, sources "
+                                "FROM regime_snapshots WHERE 1", [], start, end)
+        return [Regime(t, lv, w, r, f, why, orjson.loads(src))
+                for t, lv, w, r, f, why, src in self.conn.execute(sql + " ORDER BY t", args)]
+
+    def last_regime(self):
+        rows = self.regimes(start=self.conn.execute(
+            "SELECT MAX(t) FROM regime_snapshots").fetchone()[0] or 0)
+        return rows[-1] if rows else None
 
     # positions ---------------------------------------------------------------------------------
 

@@ -222,7 +222,7 @@ def _json(data, status: int = 200) -> web.Response:
 async def faults_middleware(request: web.Request, handler):
     ex: SimExchange = request.app["exchange"]
     if not request.path.startswith("/sim/"):
-        fault = ex.take_fault(request.path)
+        fault = ex.take_fault("/" + request.path.split("/")[1])
         if fault is not None:
             if fault.delay_s:
                 await asyncio.sleep(fault.delay_s)
@@ -372,8 +372,12 @@ async def _push_loop(ex: SimExchange, ws, subs: dict, state: dict, interval_s: f
         return
 
 
-def make_app(exchange: SimExchange, push_interval_s: float = 0.2) -> web.Application:
+def make_app(exchange: SimExchange, push_interval_s: float = 0.2,
+             prediction=None) -> web.Application:
     app = web.Application(middlewares=[faults_middleware], client_max_size=1 << 20)
+    if prediction is not None:
+        from .prediction import add_routes
+        add_routes(app, prediction, exchange.clock)
     app["exchange"] = exchange
     app["push_interval_s"] = push_interval_s
     app.router.add_post("/info", post_info)
@@ -385,8 +389,8 @@ def make_app(exchange: SimExchange, push_interval_s: float = 0.2) -> web.Applica
     return app
 
 
-async def serve(exchange: SimExchange, host: str, port: int, on_ready) -> None:
-    runner = web.AppRunner(make_app(exchange), access_log=None)
+async def serve(exchange: SimExchange, host: str, port: int, on_ready, prediction=None) -> None:
+    runner = web.AppRunner(make_app(exchange, prediction=prediction), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
