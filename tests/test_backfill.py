@@ -84,3 +84,34 @@ def test_backfill_funding_pages_past_500(tmp_path, sim):
     assert len(candles) == 45 * 24 - 1      # t >= now - 45 d, the first hour is just short
     again, _ = summary(run("backfill", "--config", cfg))
     assert again["rows_new"] == 0
+
+
+def test_progress_is_a_bar_on_a_terminal(tmp_path, sim):
+    """On a terminal stderr gets a progress bar, not JSON lines; the summary comes last."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from conftest import BIN
+    s = sim("--synthetic", "ETH", "--history-days", "3")
+    cfg = write_config(tmp_path, s.url, symbols=["ETH"], data={"timeframes": ["1m", "5m"],
+                                                               "history_days": 2.0})
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, str(BIN / "backfill"), "--config", str(cfg)],
+                         stderr=slave, stdout=subprocess.DEVNULL)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert p.wait(timeout=60) == 0
+    text = out.decode(errors="replace")
+    assert "backfill" in text and "%" in text and "ETH funding" in text
+    assert "rows_fetched=" in text.splitlines()[-1]        # the summary, in plain words
+    assert '{"ts"' not in text

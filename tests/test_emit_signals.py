@@ -76,5 +76,13 @@ def test_bad_indicators_record_exits_65(tmp_path):
     bad = ind(1, "high")
     r = run("emit-signals", input=ind(0, 1.0) + bad, cwd=tmp_path)
     assert r.returncode == 65
-    assert orjson.loads(r.stderr)["msg"] == ('line 2: field "z": expected a number or null, '
+    assert orjson.loads(r.stderr.splitlines()[-1])["msg"] == ('line 2: field "z": expected a number or null, '
                                             'got "high"')
+
+
+def test_says_when_there_are_no_regime_snapshots(tmp_path):
+    r = run("emit-signals", input=ind(0, 0.0), cwd=tmp_path)
+    msgs = [orjson.loads(x)["msg"] for x in r.stderr.splitlines()]
+    assert msgs == ["no regime snapshots in the store: every row runs as NORMAL"]
+    r = run("emit-signals", "--regime", "DOVISH", input=ind(0, 0.0), cwd=tmp_path)
+    assert r.stderr == b""
