@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,8 @@ from typing import Literal
 import yaml
 
 from .errors import ConfigError
-from .params import IndicatorParams, MarketConfig, RegimeConfig, SignalParams  # noqa: F401
+from .params import (CostParams, IndicatorParams, MarketConfig, RegimeConfig,  # noqa: F401
+                     RiskParams, SignalParams)
 from .timeutil import INTERVAL_MS
 
 DEFAULT_PATH = "config.yaml"
@@ -71,6 +73,8 @@ class Config:
     indicators: IndicatorParams = IndicatorParams()
     signals: SignalParams = SignalParams()
     regime: RegimeConfig = RegimeConfig()
+    risk: RiskParams = RiskParams()
+    costs: CostParams = CostParams()
     path: Path = Path(DEFAULT_PATH)              # not a key: where this config came from
     secrets: Secrets = Secrets()                 # not a key: from the environment
 
@@ -85,6 +89,9 @@ _NOT_KEYS = {"path", "secrets"}
 
 def _describe(tp) -> str:
     origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _describe(inner[0]) + " or null"
     if origin is Literal:
         return "one of " + ", ".join(str(a) for a in typing.get_args(tp))
     if origin is tuple:
@@ -109,6 +116,9 @@ def _convert(tp, value, key: str, where: str):
         return ConfigError(f'{where}: key "{key}": expected {_describe(tp)}, got {_got(value)}')
 
     origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None else _convert(inner[0], value, key, where)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise bad()

@@ -69,3 +69,26 @@ class RegimeConfig:
     size_other: float = 1.0
     staleness_minutes: float = 60.0      # fresh data older than this no longer holds
     fail_safe_level: Level = "HIGH_RISK"  # the level once data is stale (never NORMAL by default)
+
+
+@dataclass(frozen=True)
+class RiskParams:
+    capital: float = 10_000.0            # paper capital in USDC (live: the account value)
+    margin_usage: float = 0.5            # fraction of capital a position may use as margin
+    leverage: float = 3.0
+    max_positions: int = 1
+    capital_stop_pct: float = 0.03       # close a position whose loss reaches this of capital
+    timeout_hours: float = 24.0          # close a position held this long
+    daily_loss_cap_pct: float = 0.08     # no entries once today's realized loss reaches this
+    cooldown_minutes: float = 30.0       # no entries this long after any stop loss
+    losing_weeks_halt: int = 3           # consecutive losing 7-day windows that halt start-up
+
+
+@dataclass(frozen=True)
+class CostParams:
+    maker_fee: float = 0.00015           # entries and ordinary exits: maker limit at mid
+    taker_fee: float = 0.00045           # stop exits (capital stop, z-stop, exchange stop)
+    slippage_min: float = 0.0001         # adverse slippage, uniform in [min, max] ...
+    slippage_max: float = 0.0005
+    slippage_fixed_bps: float | None = None   # ... or fixed, in basis points
+    seed: int = 42

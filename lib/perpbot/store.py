@@ -64,6 +64,10 @@ MIGRATIONS: list[str] = [
         fresh_t INTEGER, reason TEXT NOT NULL, sources TEXT NOT NULL
     );
     """,
+    # 3: the fill record as it was emitted, so a re-run answers an order with it exactly.
+    """
+    ALTER TABLE orders ADD COLUMN fill TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -263,11 +267,75 @@ class Store:
     def open_position(self, symbol: str) -> dict | None:
         """The symbol's open position from the trades ledger: its last trade, if that opened one."""
         row = self.conn.execute(
-            "SELECT action, side, size, price, t FROM trades WHERE symbol = ? "
+            "SELECT action, side, size, price, t, fee, cloid FROM trades WHERE symbol = ? "
             "ORDER BY t DESC, rowid DESC LIMIT 1", (symbol,)).fetchone()
         if row is None or row[0] != "open":
             return None
-        return {"symbol": symbol, "side": row[1], "size": row[2], "price": row[3], "t": row[4]}
+        return {"symbol": symbol, "side": row[1], "size": row[2], "price": row[3], "t": row[4],
+                "fee": row[5], "cloid": row[6]}
+
+    def fill_by_cloid(self, cloid: str) -> dict | None:
+        """The fill record stored with the trade of this cloid, if it was filled."""
+        row = self.conn.execute("SELECT o.fill FROM trades t JOIN orders o USING (cloid) "
+                                "WHERE t.cloid = ?", (cloid,)).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    def record_fill(self, intent: dict, fill: dict) -> None:
+        """The order and its trade, in one transaction."""
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only")
+        cur = self.conn.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            cur.execute("INSERT INTO orders (cloid, symbol, t, action, side, size, price, reason, "
+                        "mode, status, oid, created_ms, updated_ms, fill) VALUES "
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'filled', NULL, ?, ?, ?)",
+                        (intent["cloid"], intent["symbol"], intent["t"], intent["action"],
+                         intent["side"], intent["size"], intent["price"], intent["reason"],
+                         fill["mode"], fill["t"], fill["t"], orjson.dumps(fill).decode()))
+            cur.execute("INSERT INTO trades (trade_id, cloid, symbol, t, side, size, price, fee, "
+                        "mode, action, reason, slippage, funding, pnl) VALUES "
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (fill["trade_id"], fill["cloid"], fill["symbol"], fill["t"], fill["side"],
+                         fill["size"], fill["price"], fill["fee"], fill["mode"], fill["action"],
+                         fill["reason"], fill["slippage"], fill.get("funding") or 0.0,
+                         fill.get("pnl")))
+            cur.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                cur.execute("ROLLBACK")
+            raise
+
+    def open_positions(self) -> list[dict]:
+        symbols = [r[0] for r in self.conn.execute("SELECT DISTINCT symbol FROM trades")]
+        return [p for p in map(self.open_position, symbols) if p is not None]
+
+    def closed_pnl(self, start: int | None = None, end: int | None = None) -> list[tuple[int, float]]:
+        """(t, pnl) of every closing trade, t in [start, end]: realized PnL net of costs."""
+        sql, args = _time_range("SELECT t, pnl FROM trades WHERE action = 'close' AND pnl IS NOT NULL",
+                                [], start, end)
+        return self.conn.execute(sql + " ORDER BY t", args).fetchall()
+
+    def risk_state(self, now: int, capital: float):
+        """The risk gate's view of the account at `now`, from the ledger and bot_state."""
+        from .risk import Position, RiskState
+        from .timeutil import DAY_MS
+
+        day = now - now % DAY_MS
+        closes = self.closed_pnl()
+        cooldown = self.get_state("cooldown_until")
+        return RiskState(
+            positions={p["symbol"]: Position(p["symbol"], p["side"], p["size"], p["price"], p["t"])
+                       for p in self.open_positions()},
+            equity=capital + sum(pnl for _, pnl in closes),
+            realized_today=sum(pnl for t, pnl in closes if day <= t <= now), day=day,
+            cooldown_until=int(cooldown) if cooldown else None,
+            paused=self.get_state("paused") == "1", halted=self.get_state("halt_entries") == "1")
+
+    def size_decimals(self) -> dict[str, int]:
+        """Lot sizes (szDecimals per coin) as the exchange's meta last said (backfill stores it)."""
+        raw = self.get_state("exchange_meta")
+        return orjson.loads(raw) if raw else {}
 
     # bot state ---------------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Execution: the cost model every mode shares, and the paper (and simulated) executor."""
