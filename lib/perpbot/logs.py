@@ -48,3 +48,40 @@ class Diag:
 
     def error(self, msg: str, /, **f) -> None:
         self.log("error", msg, **f)
+
+
+class DaemonLog(Diag):
+    """The trade loop's log: JSON lines on stdout and in a rotating file (perp-bot.log)."""
+
+    def __init__(self, stage: str, path, level: str = "info", stream=None,
+                 max_bytes: int = 5 << 20, backups: int = 3):
+        import logging
+        import logging.handlers
+        import threading
+
+        super().__init__(stage, level, stream if stream is not None else sys.stdout, plain=False)
+        self.file = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes,
+                                                         backupCount=backups)
+        self.file.setFormatter(logging.Formatter("%(message)s"))
+        self.lock = threading.Lock()
+        self._record = logging.LogRecord
+
+    def write_line(self, line: str) -> None:
+        with self.lock:
+            try:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except (BrokenPipeError, ValueError):
+                pass
+            self.file.emit(self._record("perpbot", 20, "", 0, line, None, None))
+
+    def log(self, level: str, msg: str, /, **fields) -> None:
+        if LEVELS[level] < self.threshold:
+            return
+        rec = {"ts": time.time_ns() // 1_000_000, "level": level, "stage": self.stage, "msg": msg}
+        for k, v in fields.items():
+            rec.setdefault(k, v)
+        self.write_line(orjson.dumps(rec, default=str).decode())
+
+    def close(self) -> None:
+        self.file.close()

@@ -32,6 +32,7 @@ class StageInterrupted(Exception):
 class StageContext:
     def __init__(self, name: str, config_path: str | None, level: str):
         self.name = name
+        self.level = level
         self.diag = Diag(name, level)
         self._config_path = config_path
         self._config = None
