@@ -26,9 +26,9 @@ demo: $(STAMP)
 	$(BIN)/python -m perpbot.demo --dir $(DEMO)
 
 trade: $(STAMP)
-	@test -f config.yaml || { echo "make trade: no config.yaml; copy config.example.yaml and edit it" >&2; exit 2; }
+	@test -f config.yaml || cp config.example.yaml config.yaml
 	$(BIN)/backfill --config config.yaml
-	@echo "make trade: the paper trade loop (supervise) arrives with the trade-loop issue" >&2
+	$(BIN)/supervise --config config.yaml --mode paper
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

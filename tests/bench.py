@@ -9,6 +9,10 @@ Indicators: `compute` on 1M candles against TA-Lib's RSI + ADX + BBANDS on the s
 compute-indicators on 1M NDJSON candle lines against a bare orjson loads+dumps loop over the
 same lines (goal: at least 40% of that floor). Timings are the best of several runs, the two
 sides of a comparison interleaved so that both see the same machine.
+
+Trade loop: the latency of each tick from the candle's close to its fills recorded (the five
+stages as separate processes), median and worst over a paper run of 30 candles against hl-sim
+(goal: median under 1 s).
 """
 
 from __future__ import annotations
@@ -152,6 +156,39 @@ def bench_compute_indicators_stage(n: int = 1_000_000) -> None:
           f"{t['floor'] / t['stage']:.0%} of the floor (goal >= 40%)")
 
 
+def bench_tick_latency(candles: int = 30) -> None:
+    import signal
+    import statistics
+
+    with tempfile.TemporaryDirectory() as d, \
+            SimProcess("--synthetic", "ETH", "--history-days", "2", "--speed", "40") as sim:
+        cfg = Path(d) / "config.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "symbols": ["ETH"], "exchange": {"api_url": sim.url, "clock": "sim"},
+            "data": {"db_path": "b.db", "timeframes": ["1m"], "history_days": 1.0},
+            "strategy": {"timeframe": "1m"}, "indicators": {"bb_k": 1.0},
+            "signals": {"entry_z": 1.0, "rsi_overbought": 55.0, "rsi_oversold": 45.0,
+                        "adx_max": 100.0}}))
+        run_tool("backfill", "--config", str(cfg), capture_output=True, check=True)
+        p = subprocess.Popen([sys.executable, str(BIN / "supervise"), "--config", str(cfg)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = Path(d) / "perp-bot.log"
+        lat: list = []
+        deadline = time.time() + candles * 3 + 30
+        while time.time() < deadline and len(lat) < candles:
+            time.sleep(1)
+            if log.exists():
+                rows = [orjson.loads(x) for x in log.read_bytes().splitlines()]
+                lat = [r for r in rows if r.get("msg") == "tick"]
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+    values = [r["latency_s"] for r in lat]
+    fills = sum(r["fills"] for r in lat)
+    print(f"tick latency, candle close to fills recorded, five stage processes, {len(values)} "
+          f"ticks ({fills} fills): median {statistics.median(values):.3f} s, worst "
+          f"{max(values):.3f} s (goal: median < 1 s)")
+
+
 if __name__ == "__main__":
     print("== foundation")
     bench_store_insert()
@@ -159,3 +196,5 @@ if __name__ == "__main__":
     print("== indicators")
     bench_indicators()
     bench_compute_indicators_stage()
+    print("== trade loop")
+    bench_tick_latency()

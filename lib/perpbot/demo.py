@@ -1,83 +1,110 @@
-"""make demo: hl-sim with a synthetic market, a backfill into a fresh store, a summary, and the
-prediction-market regime changing as the simulator's clock runs through its demo scenario.
+"""make demo: hl-sim with a synthetic market, a backfill into a fresh store, then the paper trade
+loop for about a minute, printing status and trades as they happen while the simulated clock
+runs at 600x through hl-sim's prediction-market scenario (the regime climbs to CRISIS, falls
+back, turns DOVISH).
 
-Needs no files and no network. Later issues extend it to the whole trade loop.
+Needs no files and no network. The strategy runs on 15-minute candles with looser thresholds
+than the defaults, so that a minute of demo shows trades.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-import orjson
-import requests
 import yaml
 
-from .simproc import SimProcess, run_tool
+from .ipc import NoDaemon, request, socket_path
+from .simproc import BIN, SimProcess, run_tool
 from .store import Store
 from .timeutil import iso
 
-
-SPEED = 600       # simulated seconds a second: the regime scenario plays out in 15 s
-
-
-def wait_until(url: str, t: int) -> None:
-    """Sleep until hl-sim's clock reaches t (ms)."""
-    while (now := requests.get(url + "/sim/time", timeout=5).json()["time"]) < t:
-        time.sleep(min(1.0, (t - now) / 1000 / SPEED + 0.05))
+SPEED = 600       # simulated seconds a second: a 15-minute candle every 1.5 s
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dir", default="demo")
     ap.add_argument("--days", type=float, default=7.0)
+    ap.add_argument("--seconds", type=float, default=60.0, help="how long the loop runs")
     args = ap.parse_args()
     out = Path(args.dir)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    with SimProcess("--synthetic", "ETH", "--synthetic", "BTC", "--seed", "42",
-                    "--history-days", str(args.days + 1), "--speed", str(SPEED)) as sim:
-        start = requests.get(sim.url + "/sim/time", timeout=5).json()["time"]
-        print(f"hl-sim: synthetic ETH and BTC at {sim.url}, clock at {SPEED}x")
+    with SimProcess("--synthetic", "ETH", "--seed", "42", "--history-days", str(args.days + 1),
+                    "--speed", str(SPEED)) as sim:
+        print(f"hl-sim: synthetic ETH at {sim.url}, clock at {SPEED}x")
         cfg = out / "config.yaml"
         cfg.write_text(yaml.safe_dump({
-            "symbols": ["ETH", "BTC"],
+            "symbols": ["ETH"],
             "exchange": {"api_url": sim.url, "clock": "sim"},
-            "data": {"db_path": "perpbot.db", "timeframes": ["1m", "5m", "15m", "1h"],
+            "data": {"db_path": "perpbot.db", "timeframes": ["1m", "15m", "1h"],
                      "history_days": args.days},
             "strategy": {"timeframe": "15m"},
+            "indicators": {"bb_k": 1.5},
+            "signals": {"entry_z": 1.5, "rsi_overbought": 60.0, "rsi_oversold": 40.0,
+                        "adx_max": 40.0},
             "regime": {"polymarket_url": sim.url + "/gamma", "kalshi_url": sim.url + "/kalshi",
                        "markets": [{"source": "polymarket", "id": "demo-war-risk",
                                     "category": "war_risk"},
                                    {"source": "kalshi", "id": "DEMO-FED-CUT",
                                     "category": "rate_change"}]}}))
-        print(f"backfill: {args.days:g} days of 1m, 5m, 15m and 1h candles and funding, paced to "
-              f"the exchange's request-weight budget ...")
+        print(f"backfill: {args.days:g} days of 1m, 15m and 1h candles and funding ...")
         r = run_tool("backfill", "--config", str(cfg), "--quiet")
         if r.returncode:
             raise SystemExit(f"backfill failed with exit {r.returncode}")
-        run_tool("backfill", "--config", str(cfg), "--quiet")     # idempotent: adds nothing
-        print("\nregime, polled as the simulated clock passes the demo scenario's changes:")
-        for minute in (5, 35, 65, 95, 105, 145):
-            wait_until(sim.url, start + minute * 60_000)
-            r = run_tool("poll-regime", "--config", str(cfg), "--quiet", capture_output=True)
-            rec = orjson.loads(r.stdout)
-            print(f"  {iso(rec['t'])}  {rec['level']:<9} war_risk={rec['war_risk']:.2f} "
-                  f"rate_change={rec['rate_change']:+.2f}  ({rec['reason']})")
+        with Store.open_readonly(out / "perpbot.db") as st:
+            for tf in ("1m", "15m", "1h"):
+                rows = st.candles("ETH", tf)
+                print(f"  ETH {tf:<4}{len(rows):>7} candles  {iso(rows[0][2])} .. {iso(rows[-1][2])}")
+            print(f"  ETH funding {len(st.funding('ETH'))} hourly rates")
+        print(f"\ntrade loop (paper) for {args.seconds:g} s; its log is {out / 'perp-bot.log'}")
+        loop = subprocess.Popen([sys.executable, str(BIN / "supervise"), "--config", str(cfg)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            watch(out, args.seconds)
+        finally:
+            loop.send_signal(signal.SIGTERM)
+            loop.wait(timeout=60)
     with Store.open_readonly(out / "perpbot.db") as st:
-        print(f"\nstore: {out / 'perpbot.db'}")
-        print(f"{'symbol':<7}{'tf':<5}{'candles':>9}  {'first':<21}{'last':<21}{'close':>10}")
-        for sym in ("ETH", "BTC"):
-            for tf in ("1m", "5m", "15m", "1h"):
-                rows = st.candles(sym, tf)
-                print(f"{sym:<7}{tf:<5}{len(rows):>9}  {iso(rows[0][2]):<21}"
-                      f"{iso(rows[-1][2]):<21}{rows[-1][7]:>10.2f}")
-            f = st.funding(sym)
-            mean = sum(r[2] for r in f) / len(f)
-            print(f"{sym:<7}funding {len(f)} hourly rates, mean {mean * 100:.5f}% an hour")
-    print(f"\nreplay: .venv/bin/fetch-candles ETH --tf 15m --from-store --last 3 --config {cfg}")
+        closes = st.closed_pnl()
+        print(f"\n{len(closes)} round trips, realized PnL {sum(p for _, p in closes):+.2f} USDC "
+              f"(fees, slippage and funding included)")
+    print(f"status of a running loop: .venv/bin/status --pretty --config {cfg}")
+
+
+def watch(out: Path, seconds: float) -> None:
+    sock = socket_path(out / "perpbot.db")
+    shown = 0
+    end = time.time() + seconds
+    next_status = 0.0
+    while time.time() < end:
+        time.sleep(0.5)
+        try:
+            st = request(sock, {"cmd": "get_state"})
+        except (NoDaemon, OSError):
+            continue
+        with Store.open_readonly(out / "perpbot.db") as db:
+            trades = db.conn.execute("SELECT t, action, side, size, price, fee, reason, pnl "
+                                     "FROM trades ORDER BY t, rowid").fetchall()
+        for t, action, side, size, price, fee, reason, pnl in trades[shown:]:
+            extra = f"  pnl {pnl:+.2f}" if pnl is not None else ""
+            print(f"  TRADE {iso(t)} {action:<5} {side:<5} {size:g} ETH @ {price:.2f} "
+                  f"fee {fee:.2f} ({reason}){extra}")
+        shown = len(trades)
+        if time.time() >= next_status:
+            next_status = time.time() + 5
+            lt = st.get("last_tick") or {}
+            pos = ", ".join(f"{p['side']} {p['size']:g} @ {p['entry']:.2f}" for p in st["positions"])
+            sig = st["last_signals"][-1] if st["last_signals"] else {}
+            print(f"  status {st['clock_iso']}  regime {st['regime']['level']:<9} equity "
+                  f"{st['equity']:.2f}  position {pos or 'flat'}  last signal "
+                  f"{sig.get('action', '-')}  tick latency {lt.get('latency_s', 0):.2f} s")
 
 
 if __name__ == "__main__":

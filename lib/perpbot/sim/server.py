@@ -285,6 +285,14 @@ async def post_fault(request: web.Request) -> web.Response:
     return _json({"queued": len(ex.faults)})
 
 
+async def post_drop_ws(request: web.Request) -> web.Response:
+    """Close every WebSocket connection, as the exchange does now and then without warning."""
+    sockets = list(request.app["sockets"])
+    for ws in sockets:
+        await ws.close(message=b"dropped by hl-sim")
+    return _json({"dropped": len(sockets)})
+
+
 async def get_stats(request: web.Request) -> web.Response:
     return _json(request.app["exchange"].stats)
 
@@ -295,6 +303,7 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
     ex: SimExchange = request.app["exchange"]
     ws = web.WebSocketResponse()
     await ws.prepare(request)
+    request.app["sockets"].add(ws)
     await ws.send_str("Websocket connection established.")
     subs: dict[str, dict] = {}
     state = {"last_rx": time.monotonic()}
@@ -331,6 +340,7 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
                 await ws.send_str(orjson.dumps({"channel": "error", "data": f"Unknown method {method!r}"}).decode())
     finally:
         pusher.cancel()
+        request.app["sockets"].discard(ws)
     return ws
 
 
@@ -380,12 +390,14 @@ def make_app(exchange: SimExchange, push_interval_s: float = 0.2,
         add_routes(app, prediction, exchange.clock)
     app["exchange"] = exchange
     app["push_interval_s"] = push_interval_s
+    app["sockets"] = set()
     app.router.add_post("/info", post_info)
     app.router.add_post("/exchange", post_exchange)
     app.router.add_get("/ws", ws_handler)
     app.router.add_get("/sim/time", get_time)
     app.router.add_post("/sim/fault", post_fault)
     app.router.add_get("/sim/stats", get_stats)
+    app.router.add_post("/sim/drop-ws", post_drop_ws)
     return app
 
 

@@ -1,0 +1,156 @@
+"""The daemon's edges: status with and without a loop, the control commands, the socket's mode,
+the losing-weeks halt, and the mid feed reconnecting after the exchange drops it."""
+
+import os
+import signal
+import stat
+import subprocess
+import time
+
+import orjson
+import pytest
+import requests
+
+from conftest import popen, run, write_config
+from perpbot.feed import MidFeed
+from perpbot.hl.client import InfoClient
+from perpbot.store import Store
+
+DAY = 86_400_000
+
+
+def test_status_without_a_loop_says_so_and_exits_1(tmp_path):
+    cfg = write_config(tmp_path, None)
+    r = run("status", "--config", cfg)
+    assert r.returncode == 1 and r.stdout == b""
+    (line,) = r.stderr.splitlines()
+    assert orjson.loads(line)["msg"] == \
+        f"no trade loop running (no daemon on {tmp_path / 'perp-bot.sock'})"
+
+
+def wait_for(pred, timeout=30.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def loop(sim, tmp_path):
+    s = sim("--synthetic", "ETH", "--history-days", "2", "--speed", "20")
+    cfg = write_config(tmp_path, s.url, symbols=["ETH"], data={"history_days": 1.0})
+    assert run("backfill", "--config", cfg).returncode == 0
+    p = popen("supervise", "--config", cfg, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sock = tmp_path / "perp-bot.sock"
+    wait_for(sock.exists)
+    yield s, cfg, tmp_path, p
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+
+
+def status(cfg, *args):
+    r = run("status", "--config", cfg, *args)
+    return r.returncode, orjson.loads(r.stdout)
+
+
+def test_control_commands_and_socket_mode(loop):
+    s, cfg, tmp, p = loop
+    assert stat.S_IMODE(os.stat(tmp / "perp-bot.sock").st_mode) == 0o600
+    code, st = status(cfg)
+    assert code == 0 and st["mode"] == "paper" and st["risk"]["paused"] is False
+    assert status(cfg, "--command", "pause")[1] == {"ok": True, "paused": True}
+    assert status(cfg)[1]["risk"]["paused"] is True
+    assert status(cfg, "--command", "resume")[1]["paused"] is False
+    # emergency close of an open position, at the mid, and entries paused afterwards
+    with Store.open(tmp / "perpbot.db") as st:
+        st.conn.execute("INSERT INTO orders (cloid, symbol, t, action, side, size, price, mode, "
+                        "status, created_ms, updated_ms) VALUES ('0x" + "a" * 32 + "', 'ETH', 1,"
+                        " 'open', 'short', 0.5, 3000.0, 'paper', 'filled', 1, 1)")
+        st.conn.execute("INSERT INTO trades (trade_id, cloid, symbol, t, side, size, price, fee, "
+                        "mode, action) VALUES ('p1', '0x" + "a" * 32 + "', 'ETH', 1, 'short', 0.5,"
+                        " 3000.0, 0.2, 'paper', 'open')")
+    wait_for(lambda: status(cfg)[1]["feed"]["connected"])
+    code, reply = status(cfg, "--command", "emergency_close")
+    assert code == 0 and reply["paused"] is True
+    (fill,) = reply["closed"]
+    assert fill["action"] == "close" and fill["reason"] == "emergency_close" and fill["size"] == 0.5
+    with Store.open_readonly(tmp / "perpbot.db") as st:
+        assert st.open_position("ETH") is None
+    assert status(cfg)[1]["risk"]["paused"] is True
+    # an unknown command is refused, not fatal
+    from perpbot import ipc
+    assert ipc.request(tmp / "perp-bot.sock", {"cmd": "dance"})["ok"] is False
+    assert status(cfg)[0] == 0
+    # SIGTERM: the loop stops cleanly and removes its socket
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=30) == 0
+    assert not (tmp / "perp-bot.sock").exists()
+    log = [orjson.loads(x) for x in (tmp / "perp-bot.log").read_bytes().splitlines()]
+    assert log[-1]["msg"] == "trade loop stopped"
+
+
+def losing_history(db, now, open_position=False):
+    with Store.open(db) as st:
+        for k, pnl in enumerate((-50.0, -20.0, -10.0)):
+            t = now - k * 7 * DAY - DAY
+            st.conn.execute("INSERT INTO trades (trade_id, cloid, symbol, t, side, size, price, "
+                            "fee, mode, action, pnl) VALUES (?, ?, 'ETH', ?, 'long', 1.0, 100.0, "
+                            "0.1, 'paper', 'close', ?)", (f"c{k}", f"0x{k:032x}", t, pnl))
+        if open_position:
+            st.conn.execute("INSERT INTO trades (trade_id, cloid, symbol, t, side, size, price, "
+                            "fee, mode, action) VALUES ('o', '0xff', 'ETH', ?, 'long', 1.0, 100.0,"
+                            " 0.1, 'paper', 'open')", (now - 1000,))
+
+
+def test_losing_weeks_halt_start_up_unless_forced(sim, tmp_path):
+    s = sim("--synthetic", "ETH", "--history-days", "1")
+    cfg = write_config(tmp_path, s.url, symbols=["ETH"])
+    now = requests.get(s.url + "/sim/time", timeout=5).json()["time"]
+    losing_history(tmp_path / "perpbot.db", now)
+    r = run("supervise", "--config", cfg, timeout=60)
+    assert r.returncode == 1
+    assert orjson.loads(r.stderr.splitlines()[-1])["msg"] == \
+        "halted: the last 3 7-day windows all lost money; start with --force to trade anyway"
+    p = popen("supervise", "--config", cfg, "--force", stdout=subprocess.DEVNULL,
+              stderr=subprocess.DEVNULL)
+    wait_for((tmp_path / "perp-bot.sock").exists)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=30) == 0
+
+
+def test_losing_weeks_with_positions_open_block_entries_only(sim, tmp_path):
+    s = sim("--synthetic", "ETH", "--history-days", "1")
+    cfg = write_config(tmp_path, s.url, symbols=["ETH"])
+    now = requests.get(s.url + "/sim/time", timeout=5).json()["time"]
+    losing_history(tmp_path / "perpbot.db", now, open_position=True)
+    p = popen("supervise", "--config", cfg, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for((tmp_path / "perp-bot.sock").exists)
+        assert status(cfg)[1]["risk"]["halted"] is True
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+
+
+def test_feed_reconnects_after_a_drop_and_keeps_mids_fresh(sim, tmp_path):
+    s = sim("--synthetic", "ETH", "--history-days", "1", "--speed", "60")
+    db = tmp_path / "perpbot.db"
+    Store.open(db).close()
+    feed = MidFeed(s.url.replace("http", "ws") + "/ws", lambda: Store.open(db),
+                   InfoClient(s.url)).start()
+    try:
+        wait_for(lambda: feed.connected and feed.mids.get("ETH"))
+        assert requests.post(s.url + "/sim/drop-ws", timeout=5).json()["dropped"] == 1
+        wait_for(lambda: feed.reconnects >= 1 and feed.connected)
+        before = feed.last_msg
+        wait_for(lambda: feed.last_msg > before)
+        with Store.open_readonly(db) as st:
+            snap = orjson.loads(st.get_state("mids"))
+        assert snap["mids"]["ETH"] > 0 and time.time() - snap["received_s"] < 3
+    finally:
+        feed.stop.set()
+        feed.thread.join(timeout=10)
