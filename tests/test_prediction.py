@@ -19,24 +19,23 @@ POLY = json.loads((FIX / "polymarket_markets.json").read_text())
 KALSHI = json.loads((FIX / "kalshi_market.json").read_text())
 
 
-def poly_with(**changes):
-    m = copy.deepcopy(POLY[0])
+def changed(base: dict, **changes) -> dict:
+    """A copy of a fixture market with fields replaced (or removed where the value is None)."""
+    m = copy.deepcopy(base)
     for k, v in changes.items():
         if v is None:
             m.pop(k, None)
         else:
             m[k] = v
     return m
+
+
+def poly_with(**changes):
+    return changed(POLY[0], **changes)
 
 
 def kalshi_with(**changes):
-    m = copy.deepcopy(KALSHI["market"])
-    for k, v in changes.items():
-        if v is None:
-            m.pop(k, None)
-        else:
-            m[k] = v
-    return m
+    return changed(KALSHI["market"], **changes)
 
 
 # Polymarket --------------------------------------------------------------------------------------
