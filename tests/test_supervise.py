@@ -154,3 +154,29 @@ def test_feed_reconnects_after_a_drop_and_keeps_mids_fresh(sim, tmp_path):
     finally:
         feed.stop.set()
         feed.thread.join(timeout=10)
+
+
+def test_a_failed_stage_is_logged_and_the_next_candle_runs(sim, tmp_path):
+    s = sim("--synthetic", "ETH", "--history-days", "2", "--speed", "30")
+    cfg = write_config(tmp_path, s.url, symbols=["ETH"], data={"history_days": 1.0})
+    assert run("backfill", "--config", cfg).returncode == 0
+    p = popen("supervise", "--config", cfg, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "perp-bot.log"
+
+    def rows():
+        return [orjson.loads(x) for x in log.read_bytes().splitlines()] if log.exists() else []
+    try:
+        wait_for(lambda: any(r["msg"] == "tick" for r in rows()))
+        # the exchange fails every /info request for a while: fetch-candles gives up (exit 75)
+        requests.post(s.url + "/sim/fault", json={"path": "/info", "count": 6, "status": 502},
+                      timeout=5)
+        failed = wait_for(lambda: [r for r in rows() if r["msg"].startswith("tick failed")])
+        assert failed[0]["exit_codes"]["fetch-candles"] == 75
+        after = failed[0]["ts"]
+        wait_for(lambda: [r for r in rows() if r["msg"] == "tick" and r["ts"] > after])
+        code, st = status(cfg)
+        assert code == 0 and st["errors"][0]["msg"].startswith("tick failed")
+        assert p.poll() is None                       # the daemon carried on
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)

@@ -31,12 +31,13 @@ from . import ipc, risk
 from .clock import make_clock
 from .config import Config
 from .errors import PerpbotError
+from .execution import costs
 from .feed import MidFeed
 from .hl import parse
 from .hl.client import InfoClient
 from .regime import RegimeBook
 from .store import Store
-from .timeutil import MINUTE_MS, floor_to, interval_ms, iso
+from .timeutil import HOUR_MS, MINUTE_MS, floor_to, interval_ms, iso
 
 BIN = Path(__file__).resolve().parents[2] / "bin"
 TICK_TIMEOUT_S = 120.0
@@ -251,9 +252,13 @@ class Supervisor:
             for p in rs.positions.values():
                 mid = mids.get(p.symbol)
                 u = risk.unrealized(p, mid) if mid else None
-                unreal += u or 0.0
+                rates = costs.hourly_rates(st.funding(p.symbol, p.t, now + HOUR_MS))
+                funding, _ = costs.funding_over(p.side, p.size, p.t, now, rates,
+                                                lambda h, p=p, mid=mid: mid or p.price)
+                unreal += (u or 0.0) + funding
                 positions.append({"symbol": p.symbol, "side": p.side, "size": p.size,
-                                  "entry": p.price, "entry_t": p.t, "mid": mid, "unrealized": u})
+                                  "entry": p.price, "entry_t": p.t, "mid": mid, "unrealized": u,
+                                  "funding": funding})
             book = RegimeBook(st.regimes(), self.cfg.regime)
             level, why = book.at(now)
         return {
