@@ -222,7 +222,8 @@ def _rsi_value(g: np.ndarray, l: np.ndarray, out: np.ndarray) -> None:
     with np.errstate(invalid="ignore", divide="ignore"):
         np.divide(g, total, out=out)
     out *= 100.0
-    out[total == 0] = 0.0                        # no movement at all: TA-Lib's 0
+    if not total.all():
+        out[total == 0] = 0.0                    # no movement at all: TA-Lib's 0
 
 
 # ADX -------------------------------------------------------------------------------------------
