@@ -93,11 +93,18 @@ def test_regimes_over_stored_history(history):
     # HIGH_RISK: a shallow entry is refused, a deep one still made, with half the size
     assert got[tight_t]["action"] == "NONE" and got[tight_t]["thresholds"]["long_entry_z"] == 2.5
     assert got[kept_t]["action"] == normal[kept_t]["action"] and got[kept_t]["regime"] == "HIGH_RISK"
+    # ... and risk-gate sizes it at half: the same signal under NORMAL and under HIGH_RISK
+    sizes = {}
+    for level in ("NORMAL", "HIGH_RISK"):
+        line = orjson.dumps({**got[kept_t], "regime": level}) + b"\n"
+        r = subprocess.run([sys.executable, str(BIN / "risk-gate"), "--config", str(cfg),
+                            "--sz-decimals", "ETH=4"], input=line, capture_output=True, check=True)
+        (intent,) = map(orjson.loads, r.stdout.splitlines())
+        sizes[level] = intent["size"]
     price = got[kept_t]["price"]
-    full = risk.entry_size(10_000, price, 4, multiplier=size_multiplier("NORMAL", RegimeConfig()))
-    half = risk.entry_size(10_000, price, 4,
-                           multiplier=size_multiplier(got[kept_t]["regime"], RegimeConfig()))
-    assert half == pytest.approx(full / 2, abs=1e-4)
+    assert sizes["NORMAL"] == risk.entry_size(10_000, price, 4)
+    assert sizes["HIGH_RISK"] == pytest.approx(sizes["NORMAL"] / 2, abs=1e-4)
+    assert size_multiplier("HIGH_RISK", RegimeConfig()) == 0.5
     # DOVISH lets in the long
     assert got[dovish_t]["action"] == "LONG" and got[dovish_t]["regime"] == "DOVISH"
 
