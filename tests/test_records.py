@@ -96,3 +96,47 @@ def test_candle_round_trip(o, h, l, c, v, n, t, sym):
     rec = dict(CANDLE, o=o, h=h, l=l, c=c, volume=v, n=n, t=t, T=t + 59_999, symbol=sym)
     (got,) = records.read(io.BytesIO(records.dumps(rec)), {"candle"})
     assert got.rec == rec
+
+
+def strategy_for(spec: dict):
+    """A hypothesis strategy for values valid under one flat schema property."""
+    if "const" in spec:
+        return st.just(spec["const"])
+    if "enum" in spec:
+        return st.sampled_from(spec["enum"])
+    types = spec.get("type", "string")
+    types = [types] if isinstance(types, str) else types
+    options = []
+    for t in types:
+        if t == "number":
+            lo = spec.get("minimum", spec.get("exclusiveMinimum", -1e12))
+            options.append(st.floats(min_value=lo, max_value=1e12, allow_nan=False,
+                                     exclude_min="exclusiveMinimum" in spec))
+        elif t == "integer":
+            options.append(st.integers(min_value=spec.get("minimum", -2**53), max_value=2**53))
+        elif t == "string":
+            options.append(st.from_regex(spec["pattern"], fullmatch=True) if "pattern" in spec
+                           else st.text(min_size=spec.get("minLength", 0), max_size=20))
+        elif t == "null":
+            options.append(st.none())
+        elif t == "boolean":
+            options.append(st.booleans())
+        elif t == "object":
+            options.append(st.dictionaries(st.text(max_size=5), st.integers(-2**53, 2**53),
+                                           max_size=3))
+    return st.one_of(*options)
+
+
+@pytest.mark.parametrize("rtype", sorted(records.schemas()))
+def test_every_record_type_round_trips(rtype):
+    schema = records.schemas()[rtype]
+    rec_strategy = st.fixed_dictionaries(
+        {k: strategy_for(v) for k, v in schema["properties"].items() if k in schema["required"]})
+
+    @given(rec_strategy)
+    def check(rec):
+        records.validate(rec)
+        (got,) = records.read(io.BytesIO(records.dumps(rec)), {rtype})
+        assert got.rec == rec
+
+    check()

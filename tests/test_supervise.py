@@ -180,3 +180,41 @@ def test_a_failed_stage_is_logged_and_the_next_candle_runs(sim, tmp_path):
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=30)
+
+
+def test_secrets_never_reach_the_log_or_the_socket(sim, tmp_path):
+    key = "0x" + "ab" * 32
+    (tmp_path / ".env").write_text(f"HL_PRIVATE_KEY={key}\nTELEGRAM_BOT_TOKEN=123:SECRET\n")
+    s = sim("--synthetic", "ETH", "--history-days", "1", "--speed", "30")
+    cfg = write_config(tmp_path, s.url, symbols=["ETH"], data={"history_days": 0.5})
+    p = popen("supervise", "--config", cfg, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for((tmp_path / "perp-bot.sock").exists)
+        wait_for(lambda: (tmp_path / "perp-bot.log").exists() and
+                 b'"tick"' in (tmp_path / "perp-bot.log").read_bytes())
+        r = run("status", "--config", cfg)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    everything = r.stdout + r.stderr + out + err + (tmp_path / "perp-bot.log").read_bytes()
+    assert b"ab" * 32 not in everything and b"SECRET" not in everything
+
+
+def test_a_locked_store_is_one_line_not_a_traceback(tmp_path):
+    import sqlite3
+    cfg = write_config(tmp_path, None, symbols=["ETH"])
+    Store.open(tmp_path / "perpbot.db").close()
+    holder = sqlite3.connect(tmp_path / "perpbot.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        intent = {"type": "intent", "v": 1, "symbol": "ETH", "t": 0, "decided_at": 60_000,
+                  "action": "open", "side": "long", "size": 1.0, "price": 100.0, "reason": "x",
+                  "cloid": "0x" + "0" * 32}
+        r = run("execute", "--mode", "sim", "--config", cfg, input=orjson.dumps(intent) + b"\n",
+                env={"PERPBOT_BUSY_TIMEOUT_MS": "200"}, timeout=60)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert r.returncode == 75
+    assert b"Traceback" not in r.stderr
+    assert orjson.loads(r.stderr.splitlines()[-1])["msg"].startswith("store error: database is locked")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -123,6 +124,11 @@ def stage(name: str):
                 code = e.exit_code
             except BrokenPipeError:
                 _quiet_stdout()
+            except sqlite3.Error as e:
+                # a locked or broken store is an expected failure: one line, no traceback
+                ctx.diag.error(f"store error: {e}")
+                code = ExitCode.TEMPFAIL if "locked" in str(e) or "busy" in str(e) \
+                    else ExitCode.FAILURE
             except StageInterrupted as e:
                 ctx.diag.info("interrupted", signal=e.code.name)
                 code = e.code

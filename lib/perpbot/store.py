@@ -16,7 +16,11 @@ import orjson
 
 from .errors import PerpbotError
 
-BUSY_TIMEOUT_MS = 10_000
+import os as _os
+
+# How long a writer waits for another's transaction (the trade loop and a cron backfill share
+# the file). The environment may shorten it (tests of a locked store).
+BUSY_TIMEOUT_MS = int(_os.environ.get("PERPBOT_BUSY_TIMEOUT_MS", "10000"))
 
 # Each entry moves the schema from version i to i + 1. Append only; never edit a shipped one.
 MIGRATIONS: list[str] = [
