@@ -1,0 +1,88 @@
+"""Metrics against values worked out independently in the test."""
+
+import math
+
+import numpy as np
+import pytest
+
+from perpbot import metrics
+
+H = 3_600_000
+M15 = 900_000
+
+
+def trip(entry_t, exit_t, pnl, fees=1.0, funding=-0.5, slippage=0.25):
+    return {"entry_t": entry_t, "exit_t": exit_t, "pnl": pnl, "fees": fees, "funding": funding,
+            "slippage": slippage}
+
+
+def test_trade_statistics_by_hand():
+    trips = [trip(0, 2 * H, 100.0), trip(3 * H, 4 * H, -40.0), trip(5 * H, 8 * H, 60.0),
+             trip(9 * H, 10 * H, -20.0)]
+    t = np.arange(0, 40 * M15 + 1, M15)
+    eq = np.full(len(t), 10_000.0)
+    eq[-1] = 10_100.0
+    s = metrics.summary(trips, t, eq, M15)
+    assert s["trades"] == 4 and s["win_rate"] == 0.5
+    assert s["expected_value"] == pytest.approx(25.0)          # (100 - 40 + 60 - 20) / 4
+    assert s["profit_factor"] == pytest.approx(160 / 60)       # (100 + 60) / (40 + 20)
+    assert s["avg_holding_hours"] == pytest.approx((2 + 1 + 3 + 1) / 4)
+    assert s["exposure"] == pytest.approx(7 * H / (10 * H))    # 7 hours held of 10
+    assert (s["fees"], s["funding"], s["slippage"]) == (4.0, -2.0, 1.0)
+    assert s["total_return"] == pytest.approx(0.01)
+
+
+def test_sharpe_and_sortino_annualised_for_the_timeframe():
+    rets = np.array([0.01, -0.005, 0.002, 0.004, -0.001])
+    mean = sum(rets) / 5                                       # 0.002
+    var = sum((r - mean) ** 2 for r in rets) / 4               # sample variance
+    n_15m = 365.25 * 24 * 4                                    # 35,064 quarter hours a year
+    assert metrics.periods_per_year(M15) == pytest.approx(n_15m)
+    assert metrics.sharpe(rets, M15) == pytest.approx(mean / math.sqrt(var) * math.sqrt(n_15m))
+    down = math.sqrt((0.005 ** 2 + 0.001 ** 2) / 5)
+    assert metrics.sortino(rets, M15) == pytest.approx(mean / down * math.sqrt(n_15m))
+    # the same returns on daily candles annualise by sqrt(365.25), not sqrt(35,064)
+    assert metrics.sharpe(rets, 24 * H) == pytest.approx(mean / math.sqrt(var) * math.sqrt(365.25))
+    assert metrics.sharpe(np.array([0.01, 0.01]), M15) is None
+    assert metrics.sortino(np.array([0.01, 0.02]), M15) is None
+
+
+def test_drawdown_percent_dollars_and_duration():
+    t = np.arange(8) * H
+    eq = np.array([100.0, 120.0, 90.0, 110.0, 125.0, 100.0, 150.0, 140.0])
+    # running peaks 100 120 120 120 125 125 150 150; below them by 0 0 30 10 0 25 0 10
+    d = metrics.drawdown(t, eq)
+    assert d["max_drawdown_pct"] == pytest.approx(30 / 120)
+    assert d["max_drawdown_usd"] == pytest.approx(30.0)
+    # under water from the peak at 1 h until 125 at 4 h (3 h), from 4 h to 6 h, from 6 h on
+    assert d["max_drawdown_hours"] == pytest.approx(3.0)
+
+
+def test_drawdown_dollars_and_percent_can_come_from_different_falls():
+    t = np.arange(6) * H
+    eq = np.array([100.0, 80.0, 100.0, 1000.0, 900.0, 1000.0])   # -20% (20 USD), -10% (100 USD)
+    d = metrics.drawdown(t, eq)
+    assert d["max_drawdown_pct"] == pytest.approx(0.2)
+    assert d["max_drawdown_usd"] == pytest.approx(100.0)
+    assert d["max_drawdown_hours"] == pytest.approx(2.0)           # peak at 0h, back at 2h
+    never = metrics.drawdown(np.arange(4) * H, np.array([100.0, 90.0, 95.0, 99.0]))
+    assert never["max_drawdown_hours"] == pytest.approx(3.0)       # not recovered by the end
+
+
+def test_cagr_and_calmar():
+    t = np.array([0, int(metrics.YEAR_MS / 2)])
+    eq = np.array([10_000.0, 11_025.0])                            # +10.25% in half a year
+    s = metrics.summary([], t, eq, M15)
+    assert s["cagr"] == pytest.approx(1.1025 ** 2 - 1)             # 21.55% a year
+    assert s["calmar"] is None                                     # no drawdown
+    t3 = np.array([0, int(metrics.YEAR_MS / 2), int(metrics.YEAR_MS)])
+    s = metrics.summary([], t3, np.array([100.0, 80.0, 110.0]), M15)
+    assert s["cagr"] == pytest.approx(0.10)
+    assert s["calmar"] == pytest.approx(0.10 / 0.20)
+
+
+def test_no_trades_no_losses():
+    s = metrics.summary([trip(0, H, 5.0)], np.array([0, H]), np.array([100.0, 105.0]), H)
+    assert s["profit_factor"] is None and s["win_rate"] == 1.0
+    s = metrics.summary([], np.array([0]), np.array([100.0]), H)
+    assert s["trades"] == 0 and s["win_rate"] is None and s["sharpe"] is None
