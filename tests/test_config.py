@@ -17,14 +17,15 @@ def test_example_documents_every_key_with_its_default():
     example = config.load(ROOT / "config.example.yaml", environ={})
     defaults = config.from_dict({"exchange": {"api_url": example.exchange.api_url}})
     for section in ("exchange", "data", "strategy", "indicators", "signals", "regime", "risk",
-                    "costs"):
+                    "costs", "backtest"):
         assert getattr(example, section) == getattr(defaults, section), section
     assert example.symbols == defaults.symbols
     text = (ROOT / "config.example.yaml").read_text()
     hints = {"exchange": config.ExchangeConfig, "data": config.DataConfig,
              "strategy": config.StrategyConfig, "indicators": config.IndicatorParams,
              "signals": config.SignalParams, "regime": config.RegimeConfig,
-             "risk": config.RiskParams, "costs": config.CostParams}
+             "risk": config.RiskParams, "costs": config.CostParams,
+             "backtest": config.BacktestParams}
     for section, cls in hints.items():
         for f in dataclasses.fields(cls):
             assert f"  {f.name}:" in text, f"{section}.{f.name} is not in config.example.yaml"

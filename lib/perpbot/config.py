@@ -17,8 +17,8 @@ from typing import Literal
 import yaml
 
 from .errors import ConfigError
-from .params import (CostParams, IndicatorParams, MarketConfig, RegimeConfig,  # noqa: F401
-                     RiskParams, SignalParams)
+from .params import (BacktestParams, CostParams, IndicatorParams,  # noqa: F401
+                     MarketConfig, RegimeConfig, RiskParams, SignalParams)
 from .timeutil import INTERVAL_MS
 
 DEFAULT_PATH = "config.yaml"
@@ -75,6 +75,7 @@ class Config:
     regime: RegimeConfig = RegimeConfig()
     risk: RiskParams = RiskParams()
     costs: CostParams = CostParams()
+    backtest: BacktestParams = BacktestParams()
     path: Path = Path(DEFAULT_PATH)              # not a key: where this config came from
     secrets: Secrets = Secrets()                 # not a key: from the environment
 

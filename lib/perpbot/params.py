@@ -92,3 +92,11 @@ class CostParams:
     slippage_max: float = 0.0005
     slippage_fixed_bps: float | None = None   # ... or fixed, in basis points
     seed: int = 42
+
+
+@dataclass(frozen=True)
+class BacktestParams:
+    entry_delay: int = 1                 # candles between an entry signal and its fill
+    fill_at: Literal["close", "open"] = "close"   # the delayed candle's close, or its open
+    cancel_if_signal_gone: bool = True   # drop a delayed entry unless the signal still holds
+    exchange_stop_pct: float = 0.03      # the on-exchange stop, this far from the entry price

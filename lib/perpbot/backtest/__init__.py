@@ -1,0 +1,1 @@
+"""Backtests over stored history with the live decision functions (see engine.py)."""
