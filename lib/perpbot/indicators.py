@@ -384,9 +384,10 @@ def compute(candles, params: IndicatorParams = IndicatorParams()):
 
 # the stage's batch: candles of several series, interleaved, to indicators lines ------------------
 
-_VALUES = ("close", "z", "bb_mid", "bb_upper", "bb_lower", "rsi", "adx", "hurst")
-_ROW_TAIL = (b',"t":%s,"close":%s,"z":%s,"bb_mid":%s,"bb_upper":%s,"bb_lower":%s,"rsi":%s,'
-             b'"adx":%s,"hurst":%s}\n')
+_VALUES = ("open", "high", "low", "close", "z", "bb_mid", "bb_upper", "bb_lower", "rsi", "adx",
+           "hurst")
+_ROW_TAIL = (b',"t":%s,"open":%s,"high":%s,"low":%s,"close":%s,"z":%s,"bb_mid":%s,"bb_upper":%s,'
+             b'"bb_lower":%s,"rsi":%s,"adx":%s,"hurst":%s}\n')
 _OUT_ROWS = 512
 
 
@@ -417,10 +418,11 @@ def _format(res: dict, t: np.ndarray, row: bytes, lo: int, hi: int) -> bytes:
     from . import records
 
     n = hi - lo
-    args: list = [None] * (9 * n)
-    args[0::9] = records.int_texts(t[lo:hi])
+    width = 1 + len(_VALUES)
+    args: list = [None] * (width * n)
+    args[0::width] = records.int_texts(t[lo:hi])
     for j, k in enumerate(_VALUES):
-        args[1 + j::9] = records.number_texts(res[k][lo:hi])
+        args[1 + j::width] = records.number_texts(res[k][lo:hi])
     return (row * n) % tuple(args)
 
 
@@ -442,6 +444,7 @@ def render(batch, params: IndicatorParams, source: str = ""):
                else np.flatnonzero(batch.series_id == sid))
         check_candles(batch, idx, key, prefix)
         res = compute_arrays(cols["h"][idx], cols["l"][idx], cols["c"][idx], params)
+        res.update(open=cols["o"][idx], high=cols["h"][idx], low=cols["l"][idx])
         done.append((idx, res, cols["t"][idx], _row_template(*key)))
     n_lines = batch.n_lines
     if len(done) == 1 and len(batch.candle_rows) == n_lines:

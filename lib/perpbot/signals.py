@@ -67,6 +67,9 @@ class Decision:
     exit: str | None = None     # take_profit or z_stop for a CLOSE
     stop_loss: bool = False     # a z-stop: starts the cooldown
 
+    def as_dict(self) -> dict:
+        return asdict(self)
+
 
 def _defined(*xs) -> bool:
     return all(x is not None and not math.isnan(x) for x in xs)

@@ -1,28 +1,34 @@
-"""The backtest: one symbol's stored candles replayed through the functions the live stages use.
+"""The backtest: one symbol's candles replayed through the functions the live stages use.
 
 Indicators are computed once over the whole frame (a value at candle i uses candles up to i
-only); then candle by candle, in this order:
+only); then candle by candle a Simulator does, in this order:
 
 1. A delayed entry due at this candle's open (fill_at: open) fills there, if the signal that
    created it still held at the last close before (cancel_if_signal_gone).
 2. An open position is checked against this candle's high and low for the on-exchange stop
-   (exchange_stop_pct from its entry, active from the first candle after the fill, or from the
-   fill candle itself for an open fill); a hit exits at the stop price as a taker.
-3. At the close: signals.decide (with the position, and the regime in force at the close) and
-   risk.gate, exactly as emit-signals and risk-gate decide live: capital stop, timeout, z-stop
-   and take profit exit at the close; an entry signal either fills at this close (entry_delay 0)
-   or waits entry_delay candles, then fills if the same signal holds at that candle's close.
+   (exchange_stop_pct from its entry, active from the first candle after a fill at a close, or
+   from the fill candle itself for a fill at an open); a hit exits at the stop price, taker.
+3. At the close: the signal (signals.decide with the position, under the regime in force at
+   the close) goes through risk.gate exactly as emit-signals and risk-gate decide live: capital
+   stop, timeout, z-stop and take profit exit at the close; an entry signal fills at this close
+   (entry_delay 0) or waits entry_delay candles and fills then if the same signal still holds.
    A delayed entry passes the risk checks at its fill, sized at its fill price.
 
-Fills go through execution.costs: maker at mid (the candle price) for entries and ordinary
+Fills go through execution.costs: maker at mid (the candle's price) for entries and ordinary
 exits, taker for stop exits, adverse slippage seeded by the order's cloid, and hourly funding by
 side for every hour boundary crossed while open (a missing hour counts as zero and is counted).
 A position still open at the end closes at the last close as `backtest_end`.
+
+The Simulator is also what `risk-gate --sim` runs over a stream of signals, so a backtest run
+as a pipe gives the same trades (the pipe's signals carry the decision for each position state,
+since emit-signals cannot see the fills downstream).
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
@@ -32,7 +38,7 @@ from ..indicators import compute_arrays
 from ..params import (BacktestParams, CostParams, IndicatorParams, RegimeConfig, RiskParams,
                       SignalParams)
 from ..regime import RegimeBook
-from ..timeutil import HOUR_MS, interval_ms
+from ..timeutil import DAY_MS, MINUTE_MS, interval_ms
 
 FIELDS = ("close", "z", "bb_mid", "bb_upper", "bb_lower", "rsi", "adx", "hurst")
 
@@ -48,6 +54,10 @@ class Setup:
     regime: RegimeConfig = RegimeConfig()
     backtest: BacktestParams = BacktestParams()
 
+    @classmethod
+    def from_config(cls, cfg) -> "Setup":
+        return cls(cfg.indicators, cfg.signals, cfg.risk, cfg.costs, cfg.regime, cfg.backtest)
+
 
 @dataclass
 class Open:
@@ -55,11 +65,10 @@ class Open:
     size: float
     price: float        # fill price
     t: int              # fill time
-    index: int          # candle of the fill
     fee: float
     slippage: float     # cost in USDC
     reason: str
-    stop_from: int      # first candle whose range can hit the exchange stop
+    stop_from: int      # the open time of the first candle whose range can hit the exchange stop
 
 
 @dataclass
@@ -75,114 +84,179 @@ class Result:
     regime_note: str = ""
 
 
+class Simulator:
+    """One symbol's positions, pending entries and risk state, advanced a candle at a time.
+
+    `candle()` returns the orders it filled (as intent records with the fill time in
+    decided_at and the fill's reference price in price), so execute --mode sim records the same
+    fills; it keeps the round trips itself.
+    """
+
+    def __init__(self, symbol: str, tf: str, setup: Setup, lot_decimals: int, rates: dict,
+                 mark_at: Callable[[int], float]):
+        self.symbol, self.tf, self.setup, self.lots = symbol, tf, setup, lot_decimals
+        self.iv = interval_ms(tf)
+        self.rates, self.mark_at = rates, mark_at
+        self.state = risk.RiskState(equity=setup.risk.capital)
+        self.pos: Open | None = None
+        self.pending: tuple[str, int, int] | None = None    # (action, due candle t, check t)
+        self.res = Result(symbol, tf)
+        self.prev_t: int | None = None
+        self.equity_t: list[int] = []
+        self.equity: list[float] = []
+
+    # fills ------------------------------------------------------------------------------------
+
+    def _enter(self, sig: dict, price: float, now: int, stop_from: int, out: list) -> None:
+        got, self.state = risk.gate({**sig, "price": price}, now, self.state, self.setup.risk,
+                                    self.setup.regime, self.lots)
+        (rec,) = got
+        if rec["type"] == "rejected":
+            self.res.rejected[rec["reason"]] = self.res.rejected.get(rec["reason"], 0) + 1
+            return
+        f = costs.fill("open", rec["side"], rec["size"], price, rec["reason"], rec["cloid"],
+                       self.setup.costs)
+        self.pos = Open(rec["side"], rec["size"], f.price, now, f.fee,
+                        abs(f.price - price) * rec["size"], rec["reason"], stop_from)
+        out.append({**rec, "price": price, "decided_at": now})
+
+    def _exit(self, t: int, price: float, now: int, reason: str, out: list) -> None:
+        pos = self.pos
+        cloid = risk.cloid(self.symbol, t, "close")
+        f = costs.fill("close", pos.side, pos.size, price, reason, cloid, self.setup.costs)
+        funding, missing = costs.funding_over(pos.side, pos.size, pos.t, now, self.rates,
+                                              self.mark_at)
+        self.res.missing_funding_hours += len(missing)
+        fees = pos.fee + f.fee
+        pnl = costs.realized_pnl(pos.side, pos.size, pos.price, f.price, fees, funding)
+        self.res.trips.append({
+            "symbol": self.symbol, "side": pos.side, "size": pos.size, "entry_t": pos.t,
+            "entry_price": pos.price, "exit_t": now, "exit_price": f.price, "exit_reason": reason,
+            "entry_reason": pos.reason, "fees": fees, "funding": funding,
+            "slippage": pos.slippage + abs(f.price - price) * pos.size, "pnl": pnl})
+        day = now - now % DAY_MS
+        st = self.state
+        today = (st.realized_today if day == st.day else 0.0) + pnl
+        cooldown = st.cooldown_until
+        if reason in costs.STOP_EXITS:
+            cooldown = now + int(self.setup.risk.cooldown_minutes * MINUTE_MS)
+        self.state = replace(st, positions={}, equity=st.equity + pnl, realized_today=today,
+                             day=day, cooldown_until=cooldown)
+        self.pos = None
+        out.append(risk.intent(self.symbol, t, now, "close", pos.side, pos.size, price, reason,
+                               "NORMAL", reason in costs.STOP_EXITS))
+
+    # a candle ---------------------------------------------------------------------------------
+
+    def candle(self, t: int, o: float, h: float, lo: float, c: float, level: str,
+               decide: Callable[[str | None], "signals.Decision"]) -> list[dict]:
+        """Advance over the candle opening at t; `decide(side)` is the signal's decision at its
+        close with that position (None: flat)."""
+        bt = self.setup.backtest
+        now = t + self.iv
+        out: list[dict] = []
+        # 1. a delayed entry due at this open (decided at the close before it)
+        if self.pending is not None and bt.fill_at == "open" and self.pending[1] == t:
+            action, _, _ = self.pending
+            self.pending = None
+            sig = self._signal(self.prev_t, action, "delayed entry", o, level)
+            self._enter(sig, o, t, t, out)
+        # 2. the exchange stop on this candle's range
+        if self.pos is not None and t >= self.pos.stop_from:
+            pct = bt.exchange_stop_pct
+            long = self.pos.side == "long"
+            stop = self.pos.price * (1 - pct if long else 1 + pct)
+            if (long and lo <= stop) or (not long and h >= stop):
+                self._exit(t, stop, now, "exchange_stop", out)
+        # 3. the close
+        decision = decide(self.pos.side if self.pos else None)
+        sig = {**self._signal(t, decision.action, decision.reason, c, level),
+               "exit": decision.exit, "stop_loss": decision.stop_loss}
+        if self.pos is not None:
+            p = self.pos
+            self.state = replace(self.state, positions={self.symbol: risk.Position(
+                self.symbol, p.side, p.size, p.price, p.t)})
+            got, state = risk.gate(sig, now, self.state, self.setup.risk, self.setup.regime,
+                                   self.lots)
+            closes = [r for r in got if r["type"] == "intent" and r["action"] == "close"]
+            if closes:
+                self.state = replace(state, positions={self.symbol: risk.Position(
+                    self.symbol, p.side, p.size, p.price, p.t)})
+                self._exit(t, c, now, closes[0]["reason"], out)
+            else:
+                self.state = state
+        elif self.pending is not None:
+            action, due, check = self.pending
+            if t == check and bt.cancel_if_signal_gone and decision.action != action:
+                self.res.cancelled += 1
+                self.pending = None
+            elif t == due and bt.fill_at == "close":
+                self.pending = None
+                self._enter({**sig, "action": action}, c, now, t + self.iv, out)
+        elif decision.action in ("LONG", "SHORT"):
+            if bt.entry_delay == 0:
+                self._enter(sig, c, now, t + self.iv, out)
+            else:
+                due = t + bt.entry_delay * self.iv
+                check = due if bt.fill_at == "close" else due - self.iv
+                self.pending = (decision.action, due, check)
+        p = self.pos
+        unreal = risk.unrealized(risk.Position(self.symbol, p.side, p.size, p.price, p.t), c) \
+            if p else 0.0
+        self.equity_t.append(now)
+        self.equity.append(self.state.equity + unreal)
+        self.prev_t = t
+        return out
+
+    def finish(self, t: int, c: float) -> list[dict]:
+        """Close what is open at the last candle's close (t its open time)."""
+        out: list[dict] = []
+        if self.pos is not None:
+            self._exit(t, c, t + self.iv, "backtest_end", out)
+            self.equity[-1] = self.state.equity
+        return out
+
+    def result(self) -> Result:
+        self.res.equity_t = np.array(self.equity_t, dtype=np.int64)
+        self.res.equity = np.array(self.equity)
+        return self.res
+
+    def _signal(self, t, action, reason, price, level) -> dict:
+        return {"symbol": self.symbol, "tf": self.tf, "t": t, "action": action,
+                "reason": reason, "price": price, "regime": level}
+
+
+def mark_function(closes_at: np.ndarray, closes: np.ndarray) -> Callable[[int], float]:
+    """The close of the last candle closed by a time (the funding mark)."""
+    at = closes_at.tolist()
+    px = closes.tolist()
+
+    def mark(hour: int) -> float:
+        i = bisect.bisect_right(at, hour) - 1
+        return px[max(i, 0)]
+    return mark
+
+
 def run(symbol: str, tf: str, candles: dict, funding_rows, book: RegimeBook, setup: Setup,
         lot_decimals: int) -> Result:
     """A backtest of one symbol. `candles` holds numpy columns t, o, h, l, c in time order."""
     iv = interval_ms(tf)
     t, o, h, lo, c = (np.asarray(candles[k]) for k in ("t", "o", "h", "l", "c"))
-    n = len(t)
-    ind = compute_arrays(h, lo, c, setup.indicators)
+    ind = compute_arrays(h.astype(float), lo.astype(float), c.astype(float), setup.indicators)
     cols = {k: ind[k].tolist() for k in FIELDS}
-    rates = costs.hourly_rates(funding_rows)
-    closes_at = t + iv                          # a candle's price is known at its close
-    res = Result(symbol, tf, regime_note="no regime snapshots: the run is NORMAL throughout"
-                 if book.empty else "")
-    state = risk.RiskState(equity=setup.risk.capital)
-    pos: Open | None = None
-    pending: tuple[str, int, dict] | None = None       # (action, fill candle, signal)
-    bt = setup.backtest
-    equity = np.empty(n)
+    sim = Simulator(symbol, tf, setup, lot_decimals, costs.hourly_rates(funding_rows),
+                    mark_function(t + iv, c))
     thresholds: dict[str, signals.Thresholds] = {}
-
-    def mark_at(hour: int) -> float:
-        i = int(np.searchsorted(closes_at, hour, side="right")) - 1
-        return float(c[max(i, 0)])
-
-    def fill_entry(i: int, sig: dict, price: float, now: int, stop_from: int):
-        """Pass the risk checks at the fill and open at `price` (the candle's close or open)."""
-        nonlocal state, pos
-        out, state = risk.gate({**sig, "price": price}, now, state, setup.risk, setup.regime,
-                               lot_decimals)
-        (rec,) = out
-        if rec["type"] == "rejected":
-            res.rejected[rec["reason"]] = res.rejected.get(rec["reason"], 0) + 1
-            return
-        f = costs.fill("open", rec["side"], rec["size"], price, rec["reason"], rec["cloid"],
-                       setup.costs)
-        pos = Open(rec["side"], rec["size"], f.price, now, i, f.fee,
-                   abs(f.price - price) * rec["size"], rec["reason"], stop_from)
-
-    def exit_position(i: int, price: float, now: int, reason: str, taker_reason: str):
-        nonlocal state, pos
-        cl = risk.cloid(symbol, int(t[i]), "close")
-        f = costs.fill("close", pos.side, pos.size, price, taker_reason, cl, setup.costs)
-        funding, missing = costs.funding_over(pos.side, pos.size, pos.t, now, rates, mark_at)
-        res.missing_funding_hours += len(missing)
-        fees = pos.fee + f.fee
-        pnl = costs.realized_pnl(pos.side, pos.size, pos.price, f.price, fees, funding)
-        res.trips.append({"symbol": symbol, "side": pos.side, "size": pos.size,
-                          "entry_t": pos.t, "entry_price": pos.price, "exit_t": now,
-                          "exit_price": f.price, "exit_reason": reason, "entry_reason": pos.reason,
-                          "fees": fees, "funding": funding,
-                          "slippage": pos.slippage + abs(f.price - price) * pos.size,
-                          "pnl": pnl})
-        day = now - now % 86_400_000
-        today = state.realized_today + pnl if day == state.day else pnl
-        state = replace(state, positions={}, equity=state.equity + pnl, realized_today=today,
-                        day=day)
-        pos = None
-
-    for i in range(n):
-        now = int(closes_at[i])
-        # 1. a delayed entry due at this open (decided at the close before it)
-        if pending is not None and bt.fill_at == "open" and pending[1] == i:
-            action, _, sig = pending
-            pending = None
-            fill_entry(i, {**sig, "action": action, "t": int(t[i - 1])}, float(o[i]), int(t[i]), i)
-        # 2. the exchange stop on this candle's range
-        if pos is not None and i >= pos.stop_from:
-            stop = pos.price * (1 - bt.exchange_stop_pct if pos.side == "long"
-                                else 1 + bt.exchange_stop_pct)
-            if (pos.side == "long" and lo[i] <= stop) or (pos.side == "short" and h[i] >= stop):
-                exit_position(i, stop, now, "exchange_stop", "exchange_stop")
-                state = replace(state, cooldown_until=now + int(
-                    setup.risk.cooldown_minutes * 60_000))
-        # 3. the close
-        level = book.at(now)[0]
-        th = thresholds.get(level) or thresholds.setdefault(level, signals.thresholds(
-            setup.signals, level))
+    tl, ol, hl, ll, cl = (a.tolist() for a in (t, o, h, lo, c))
+    for i in range(len(tl)):
+        level = book.at(tl[i] + iv)[0]
+        th = thresholds.get(level) or thresholds.setdefault(
+            level, signals.thresholds(setup.signals, level))
         row = {k: cols[k][i] for k in FIELDS}
-        decision = signals.decide(row, pos.side if pos else None, th, setup.signals)
-        sig = {"symbol": symbol, "tf": tf, "t": int(t[i]), "action": decision.action,
-               "reason": decision.reason, "price": float(c[i]), "regime": level,
-               "exit": decision.exit, "stop_loss": decision.stop_loss}
-        if pos is not None:
-            state = replace(state, positions={symbol: risk.Position(
-                symbol, pos.side, pos.size, pos.price, pos.t)})
-            out, state = risk.gate(sig, now, state, setup.risk, setup.regime, lot_decimals)
-            for rec in out:
-                if rec["type"] == "intent" and rec["action"] == "close":
-                    exit_position(i, float(c[i]), now, rec["reason"], rec["reason"])
-        elif pending is not None:
-            action, due, _ = pending
-            check = due if bt.fill_at == "close" else due - 1
-            if i == check and bt.cancel_if_signal_gone and decision.action != action:
-                res.cancelled += 1
-                pending = None
-            elif i == due and bt.fill_at == "close":
-                pending = None
-                fill_entry(i, {**sig, "action": action}, float(c[i]), now, i + 1)
-        elif decision.action in ("LONG", "SHORT"):
-            if bt.entry_delay == 0:
-                fill_entry(i, sig, float(c[i]), now, i + 1)
-            else:
-                pending = (decision.action, i + bt.entry_delay, sig)
-        unreal = risk.unrealized(risk.Position(symbol, pos.side, pos.size, pos.price, pos.t),
-                                 float(c[i])) if pos else 0.0
-        equity[i] = state.equity + unreal
-    if pos is not None:
-        exit_position(n - 1, float(c[-1]), int(closes_at[-1]), "backtest_end", "backtest_end")
-        equity[-1] = state.equity
-    res.equity_t = closes_at
-    res.equity = equity
+        sim.candle(tl[i], ol[i], hl[i], ll[i], cl[i], level,
+                   lambda side, row=row, th=th: signals.decide(row, side, th, setup.signals))
+    if tl:
+        sim.finish(tl[-1], cl[-1])
+    res = sim.result()
+    res.regime_note = "no regime snapshots: the run is NORMAL throughout" if book.empty else ""
     return res
