@@ -137,3 +137,59 @@ def test_funding_is_paid_by_side_over_the_hours_held():
         assert np.sign(x["funding"]) in (sign, -sign)
     s = metrics.summary(r.trips, r.equity_t, r.equity, 300_000)
     assert s["trades"] == len(r.trips)
+
+
+@pytest.mark.parametrize("name, tf, scale, delay, fill_at", [
+    ("EURUSD-1h", "1h", 1.0, 1, "close"), ("XRP_USDT_USDT-5m-futures", "5m", 1.0, 0, "close"),
+    ("LTC_BTC-5m", "5m", 1e5, 2, "open"), ("ADA_BTC-5m", "5m", 1e8, 1, "open")])
+def test_skipping_idle_candles_changes_nothing(name, tf, scale, delay, fill_at):
+    """The fast path steps only candles where something could happen: same trades, same
+    equity curve, same cancels and refusals as stepping every candle."""
+    cd = market(name)
+    for k in "ohlc":
+        cd[k] = cd[k] * scale
+    t = cd["t"]
+    levels = ["NORMAL", "HIGH_RISK", "DOVISH", "CRISIS", "HAWKISH"]
+    book = RegimeBook([Regime(int(t[k]), levels[(k // 200) % 5], None, None, int(t[k]), "")
+                       for k in range(0, len(t), 50)], RegimeConfig())
+    s = engine.Setup(signals=LOOSE, backtest=BacktestParams(entry_delay=delay, fill_at=fill_at))
+    slow = engine.run("X", tf, cd, [], book, s, 2, fast=False)
+    fast = engine.run("X", tf, cd, [], book, s, 2, fast=True)
+    assert len(slow.trips) >= 5
+    assert fast.trips == slow.trips
+    assert np.array_equal(fast.equity, slow.equity) and np.array_equal(fast.equity_t, slow.equity_t)
+    assert (fast.cancelled, fast.rejected) == (slow.cancelled, slow.rejected)
+
+
+def test_backtest_cli_stores_the_run_and_writes_parquet(tmp_path):
+
+
+    import orjson
+    import pyarrow.parquet as pq
+
+    from conftest import run, write_config
+    from perpbot.hl import parse
+    from perpbot.store import Store
+    rows = [parse.candle_row(c, "EURUSD", "1h") for c in
+            json.loads(shared_file("markets/EURUSD-1h.json").read_text())]
+    cfg = write_config(tmp_path, None, symbols=["EURUSD"], data={"timeframes": ["1h"]},
+                       strategy={"timeframe": "1h"})
+    with Store.open(tmp_path / "perpbot.db") as st:
+        st.insert_candles(rows)
+    r = run("backtest", "--config", cfg, "--symbol", "EURUSD", "--sz-decimals", "EURUSD=0",
+            "--param", "signals.entry_z=2.2", "--out", tmp_path / "out", "--trades")
+    assert r.returncode == 0, r.stderr
+    summary = orjson.loads(r.stdout)
+    assert summary["params"]["signals"]["entry_z"] == 2.2
+    assert summary["regime"] == "no regime snapshots: the run is NORMAL throughout"
+    m = summary["metrics"]
+    assert m["trades"] == len(summary["trips"]) > 0
+    trades = pq.read_table(tmp_path / "out" / "trades.parquet").to_pylist()
+    assert [x["pnl"] for x in trades] == [x["pnl"] for x in summary["trips"]]
+    assert pq.read_table(tmp_path / "out" / "equity.parquet").num_rows == len(rows)
+    with Store.open_readonly(tmp_path / "perpbot.db") as st:
+        (run_id, metrics_json) = st.conn.execute("SELECT run_id, metrics FROM backtest_runs").fetchone()
+    assert run_id == summary["run_id"] and orjson.loads(metrics_json)["metrics"] == m
+    bad = run("backtest", "--config", cfg, "--symbol", "EURUSD", "--param", "signals.entry=2")
+    assert bad.returncode == 2 and b'unknown key \\"signals.entry\\"' in bad.stderr
+

@@ -258,3 +258,27 @@ def from_dict(raw: dict, path: str | os.PathLike = DEFAULT_PATH) -> Config:
     cfg = dataclasses.replace(_build(Config, raw, "", str(path)), path=Path(path))
     _check(cfg, str(path))
     return cfg
+
+
+def override(cfg: Config, assignment: str) -> Config:
+    """cfg with one `section.key=value` set (the value read as YAML, checked as in a file)."""
+    key, sep, text = assignment.partition("=")
+    where = "--param"
+    if not sep or "." not in key:
+        raise ConfigError(f'{where} "{assignment}": expected section.key=value')
+    section, name = key.split(".", 1)
+    fields = {f.name: f for f in dataclasses.fields(Config) if f.name not in _NOT_KEYS}
+    if section not in fields or not dataclasses.is_dataclass(getattr(cfg, section)):
+        raise ConfigError(f'{where}: unknown section "{section}"')
+    part = getattr(cfg, section)
+    hints = typing.get_type_hints(type(part))
+    if name not in hints:
+        raise ConfigError(f'{where}: unknown key "{key}"')
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raw = text
+    value = _convert(hints[name], raw, key, where)
+    new = dataclasses.replace(cfg, **{section: dataclasses.replace(part, **{name: value})})
+    _check(new, where)
+    return new

@@ -208,6 +208,19 @@ class Simulator:
         self.prev_t = t
         return out
 
+    def skip(self, ts: np.ndarray, closes: np.ndarray) -> None:
+        """Candles on which nothing can happen (the caller has made sure): their equity only."""
+        if len(ts) == 0:
+            return
+        self.equity_t.extend((ts + self.iv).tolist())
+        p = self.pos
+        if p is None:
+            self.equity.extend([self.state.equity] * len(ts))
+        else:
+            sign = 1.0 if p.side == "long" else -1.0
+            self.equity.extend((self.state.equity + sign * (closes - p.price) * p.size).tolist())
+        self.prev_t = int(ts[-1])
+
     def finish(self, t: int, c: float) -> list[dict]:
         """Close what is open at the last candle's close (t its open time)."""
         out: list[dict] = []
@@ -238,24 +251,90 @@ def mark_function(closes_at: np.ndarray, closes: np.ndarray) -> Callable[[int], 
 
 
 def run(symbol: str, tf: str, candles: dict, funding_rows, book: RegimeBook, setup: Setup,
-        lot_decimals: int) -> Result:
-    """A backtest of one symbol. `candles` holds numpy columns t, o, h, l, c in time order."""
+        lot_decimals: int, fast: bool = True) -> Result:
+    """A backtest of one symbol. `candles` holds numpy columns t, o, h, l, c in time order.
+
+    With `fast`, candles on which nothing can happen are not stepped one by one: while flat
+    with no entry pending, the next candle whose z clears the lowest entry threshold of any
+    regime with RSI on the same side and ADX (and Hurst, gated) below its limit; while in a
+    position, the next candle that could trigger any exit (its range past
+    the exchange stop, its close past the capital stop, the timeout, z past the widest
+    take-profit band or the z-stop). Both are supersets of what the Simulator would act on, so
+    the trades are the same as stepping every candle (a test holds it to that).
+    """
     iv = interval_ms(tf)
     t, o, h, lo, c = (np.asarray(candles[k]) for k in ("t", "o", "h", "l", "c"))
+    t = t.astype(np.int64)
+    n = len(t)
     ind = compute_arrays(h.astype(float), lo.astype(float), c.astype(float), setup.indicators)
-    cols = {k: ind[k].tolist() for k in FIELDS}
     sim = Simulator(symbol, tf, setup, lot_decimals, costs.hourly_rates(funding_rows),
                     mark_function(t + iv, c))
     thresholds: dict[str, signals.Thresholds] = {}
+    sp, rp, bt = setup.signals, setup.risk, setup.backtest
+    z = ind["z"]
+    with np.errstate(invalid="ignore"):
+        lowest = min(sp.entry_z, sp.entry_z * sp.dovish_long_factor,
+                     sp.entry_z * sp.hawkish_short_factor, sp.high_risk_entry_z)
+        calm = ind["adx"] < sp.adx_max
+        if sp.hurst_gate:
+            calm &= ind["hurst"] < sp.hurst_max
+        entry_candidates = np.flatnonzero(calm & (
+            ((z < -lowest) & (ind["rsi"] < sp.rsi_oversold)) |
+            ((z > lowest) & (ind["rsi"] > sp.rsi_overbought))))
+    closes_at = t + iv
+    widest_exit = max(sp.exit_z, sp.high_risk_exit_z)
     tl, ol, hl, ll, cl = (a.tolist() for a in (t, o, h, lo, c))
-    for i in range(len(tl)):
+    cols = {k: ind[k] for k in FIELDS}
+
+    def step(i: int) -> None:
         level = book.at(tl[i] + iv)[0]
-        th = thresholds.get(level) or thresholds.setdefault(
-            level, signals.thresholds(setup.signals, level))
-        row = {k: cols[k][i] for k in FIELDS}
+        th = thresholds.get(level) or thresholds.setdefault(level, signals.thresholds(sp, level))
+        row = {k: float(cols[k][i]) for k in FIELDS}
         sim.candle(tl[i], ol[i], hl[i], ll[i], cl[i], level,
-                   lambda side, row=row, th=th: signals.decide(row, side, th, setup.signals))
-    if tl:
+                   lambda side: signals.decide(row, side, th, sp))
+
+    def next_exit(i: int) -> int:
+        """The first candle from i on that could close the open position."""
+        p = sim.pos
+        long = p.side == "long"
+        stop = p.price * (1 - bt.exchange_stop_pct if long else 1 + bt.exchange_stop_pct)
+        cap = rp.capital_stop_pct * sim.state.equity / p.size
+        timeout = int(np.searchsorted(closes_at, p.t + int(rp.timeout_hours * 3_600_000),
+                                      side="left"))
+        end = min(n, max(timeout, i) + 1)
+        a, span = i, 16
+        while a < end:
+            b = min(end, a + span)
+            zs = z[a:b]
+            with np.errstate(invalid="ignore"):
+                if long:
+                    hit = (lo[a:b] <= stop) | (c[a:b] <= p.price - cap) | (zs > -widest_exit) | \
+                        (zs < -sp.stop_z)
+                else:
+                    hit = (h[a:b] >= stop) | (c[a:b] >= p.price + cap) | (zs < widest_exit) | \
+                        (zs > sp.stop_z)
+            k = np.flatnonzero(hit)
+            if len(k):
+                return a + int(k[0])
+            a, span = b, span * 4
+        return min(timeout, n)
+
+    i = 0
+    while i < n:
+        if fast and sim.pending is None:
+            if sim.pos is None:
+                k = int(np.searchsorted(entry_candidates, i))
+                j = int(entry_candidates[k]) if k < len(entry_candidates) else n
+            else:
+                j = next_exit(i)
+            if j > i:
+                sim.skip(t[i:j], c[i:j])
+                i = j
+                if i >= n:
+                    break
+        step(i)
+        i += 1
+    if n:
         sim.finish(tl[-1], cl[-1])
     res = sim.result()
     res.regime_note = "no regime snapshots: the run is NORMAL throughout" if book.empty else ""

@@ -1,0 +1,115 @@
+"""A backtest run over the store: loading its data, running each symbol, combining the results,
+and keeping the run (params, metrics, trades, equity curve) in backtest_runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from .. import metrics
+from ..errors import UsageError
+from ..regime import RegimeBook
+from ..store import Store
+from ..timeutil import interval_ms
+from . import engine
+
+
+def load_candles(store: Store, symbol: str, tf: str, start: int | None, end: int | None) -> dict:
+    rows = store.candles(symbol, tf, start, end)
+    if not rows:
+        raise UsageError(f"no {tf} candles of {symbol} in the store for that period (backfill?)")
+    a = np.array([r[2:8] for r in rows], dtype=float)
+    return {"t": a[:, 0].astype(np.int64), "o": a[:, 2], "h": a[:, 3], "l": a[:, 4], "c": a[:, 5]}
+
+
+def combine(results: list[engine.Result], capital: float) -> tuple[list, np.ndarray, np.ndarray]:
+    """All symbols' round trips, and one equity curve: capital plus every symbol's gain so far,
+    on the union of their candle closes."""
+    trips = sorted((x for r in results for x in r.trips), key=lambda x: (x["exit_t"], x["symbol"]))
+    times = np.unique(np.concatenate([r.equity_t for r in results])) if results else np.zeros(0)
+    total = np.full(len(times), capital)
+    for r in results:
+        idx = np.searchsorted(r.equity_t, times, side="right") - 1
+        gain = np.where(idx >= 0, r.equity[np.maximum(idx, 0)] - capital, 0.0)
+        total += gain
+    return trips, times.astype(np.int64), total
+
+
+def run(store: Store, cfg, symbols, tf: str, start: int | None, end: int | None,
+        lots: dict[str, int] | None = None) -> dict:
+    """Backtest every symbol (each on its own account; max_positions is per symbol here) and
+    return the summary; the caller stores it."""
+    setup = engine.Setup.from_config(cfg)
+    lots = {**store.size_decimals(), **(lots or {})}
+    book = RegimeBook(store.regimes(), cfg.regime)
+    results = []
+    for sym in symbols:
+        if sym not in lots:
+            raise UsageError(f"no lot size for {sym}: run backfill (it stores the exchange's "
+                             f"meta) or pass --sz-decimals {sym}=N")
+        candles = load_candles(store, sym, tf, start, end)
+        funding = store.funding(sym, int(candles["t"][0]), int(candles["t"][-1]) + interval_ms(tf))
+        results.append(engine.run(sym, tf, candles, funding, book, setup, lots[sym]))
+    trips, t, equity = combine(results, cfg.risk.capital)
+    m = metrics.summary(trips, t, equity, interval_ms(tf))
+    params = {f.name: dataclasses.asdict(getattr(setup, f.name))
+              for f in dataclasses.fields(setup)}
+    created = int(time.time() * 1000)
+    run_id = hashlib.sha256(orjson.dumps([symbols, tf, start, end, params, created],
+                                         option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    return {
+        "run_id": run_id, "created": created, "symbols": list(symbols), "tf": tf,
+        "start": int(t[0]) if len(t) else start, "end": int(t[-1]) if len(t) else end,
+        "params": params, "metrics": m,
+        "rejected": _sum_dicts(r.rejected for r in results),
+        "cancelled_entries": sum(r.cancelled for r in results),
+        "missing_funding_hours": sum(r.missing_funding_hours for r in results),
+        "regime": results[0].regime_note or "regime snapshots applied as of each close",
+        "trips": trips, "equity_t": t.tolist(), "equity": equity.tolist(),
+    }
+
+
+def _sum_dicts(ds) -> dict:
+    out: dict = {}
+    for d in ds:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+def save(store: Store, summary: dict) -> None:
+    store._batch("INSERT INTO backtest_runs (run_id, created_ms, params, metrics, trades, equity) "
+                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING",
+                 [(summary["run_id"], summary["created"], orjson.dumps(
+                     {k: summary[k] for k in ("symbols", "tf", "start", "end", "params")}).decode(),
+                   orjson.dumps({k: summary[k] for k in ("metrics", "rejected",
+                                                         "cancelled_entries",
+                                                         "missing_funding_hours", "regime")}
+                                ).decode(),
+                   orjson.dumps(summary["trips"]).decode(),
+                   orjson.dumps({"t": summary["equity_t"], "equity": summary["equity"]}).decode())])
+
+
+def write_parquet(summary: dict, out: Path) -> list[Path]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True, exist_ok=True)
+    trips = summary["trips"]
+    cols = ["symbol", "side", "size", "entry_t", "entry_price", "exit_t", "exit_price",
+            "exit_reason", "entry_reason", "fees", "funding", "slippage", "pnl"]
+    tbl = pa.table({c: [x[c] for x in trips] for c in cols}) if trips else \
+        pa.table({c: pa.array([], type=pa.string() if c in ("symbol", "side", "exit_reason",
+                                                              "entry_reason") else pa.float64())
+                  for c in cols})
+    eq = pa.table({"t": pa.array(summary["equity_t"], type=pa.int64()),
+                   "equity": pa.array(summary["equity"], type=pa.float64())})
+    paths = [out / "trades.parquet", out / "equity.parquet"]
+    pq.write_table(tbl, paths[0])
+    pq.write_table(eq, paths[1])
+    return paths
