@@ -251,7 +251,8 @@ def mark_function(closes_at: np.ndarray, closes: np.ndarray) -> Callable[[int], 
 
 
 def run(symbol: str, tf: str, candles: dict, funding_rows, book: RegimeBook, setup: Setup,
-        lot_decimals: int, fast: bool = True) -> Result:
+        lot_decimals: int, fast: bool = True, trade_from: int | None = None,
+        indicators: dict | None = None) -> Result:
     """A backtest of one symbol. `candles` holds numpy columns t, o, h, l, c in time order.
 
     With `fast`, candles on which nothing can happen are not stepped one by one: while flat
@@ -261,12 +262,17 @@ def run(symbol: str, tf: str, candles: dict, funding_rows, book: RegimeBook, set
     the exchange stop, its close past the capital stop, the timeout, z past the widest
     take-profit band or the z-stop). Both are supersets of what the Simulator would act on, so
     the trades are the same as stepping every candle (a test holds it to that).
+
+    `trade_from` (ms): candles before it only warm the indicators up (walk-forward windows).
+    `indicators`: precomputed compute_arrays of these candles (a sweep varying no indicator
+    parameter computes them once).
     """
     iv = interval_ms(tf)
     t, o, h, lo, c = (np.asarray(candles[k]) for k in ("t", "o", "h", "l", "c"))
     t = t.astype(np.int64)
     n = len(t)
-    ind = compute_arrays(h.astype(float), lo.astype(float), c.astype(float), setup.indicators)
+    ind = indicators if indicators is not None else compute_arrays(
+        h.astype(float), lo.astype(float), c.astype(float), setup.indicators)
     sim = Simulator(symbol, tf, setup, lot_decimals, costs.hourly_rates(funding_rows),
                     mark_function(t + iv, c))
     thresholds: dict[str, signals.Thresholds] = {}
@@ -319,7 +325,9 @@ def run(symbol: str, tf: str, candles: dict, funding_rows, book: RegimeBook, set
             a, span = b, span * 4
         return min(timeout, n)
 
-    i = 0
+    i = int(np.searchsorted(t, trade_from)) if trade_from is not None else 0
+    if i:
+        sim.prev_t = tl[i - 1]
     while i < n:
         if fast and sim.pending is None:
             if sim.pos is None:

@@ -40,21 +40,29 @@ def combine(results: list[engine.Result], capital: float) -> tuple[list, np.ndar
     return trips, times.astype(np.int64), total
 
 
-def run(store: Store, cfg, symbols, tf: str, start: int | None, end: int | None,
-        lots: dict[str, int] | None = None) -> dict:
-    """Backtest every symbol (each on its own account; max_positions is per symbol here) and
-    return the summary; the caller stores it."""
-    setup = engine.Setup.from_config(cfg)
+def load(store: Store, symbols, tf: str, start: int | None, end: int | None,
+         lots: dict[str, int] | None = None) -> dict:
+    """symbol -> (candles, funding rows, lot decimals) for a run over [start, end]."""
     lots = {**store.size_decimals(), **(lots or {})}
-    book = RegimeBook(store.regimes(), cfg.regime)
-    results = []
+    data = {}
     for sym in symbols:
         if sym not in lots:
             raise UsageError(f"no lot size for {sym}: run backfill (it stores the exchange's "
                              f"meta) or pass --sz-decimals {sym}=N")
         candles = load_candles(store, sym, tf, start, end)
         funding = store.funding(sym, int(candles["t"][0]), int(candles["t"][-1]) + interval_ms(tf))
-        results.append(engine.run(sym, tf, candles, funding, book, setup, lots[sym]))
+        data[sym] = (candles, funding, lots[sym])
+    return data
+
+
+def run(store: Store, cfg, symbols, tf: str, start: int | None, end: int | None,
+        lots: dict[str, int] | None = None) -> dict:
+    """Backtest every symbol (each on its own account; max_positions is per symbol here) and
+    return the summary; the caller stores it."""
+    setup = engine.Setup.from_config(cfg)
+    book = RegimeBook(store.regimes(), cfg.regime)
+    results = [engine.run(sym, tf, candles, funding, book, setup, n)
+               for sym, (candles, funding, n) in load(store, symbols, tf, start, end, lots).items()]
     trips, t, equity = combine(results, cfg.risk.capital)
     m = metrics.summary(trips, t, equity, interval_ms(tf))
     params = {f.name: dataclasses.asdict(getattr(setup, f.name))

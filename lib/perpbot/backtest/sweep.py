@@ -1,0 +1,139 @@
+"""Parameter sweeps: one at a time (each parameter across its range, the rest fixed), full grids,
+or random samples of a grid, run in parallel processes, one row of metrics per combination.
+
+A parameter is ROBUST when at least 70% of its values are profitable (total PnL > 0) with the
+others fixed. Workers are forked after the data is loaded, so each reads it without a copy; a
+worker computes the indicators once per distinct set of indicator parameters.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing as mp
+import random
+
+import yaml
+
+from .. import config as config_mod
+from .. import metrics
+from ..errors import UsageError
+from ..indicators import compute_arrays
+from ..timeutil import interval_ms
+from . import engine
+
+ROBUST_SHARE = 0.7
+
+
+def parse_range(spec: str) -> tuple[str, list]:
+    """`section.key=a,b,c` or `section.key=start:stop:step` (stop included)."""
+    key, sep, text = spec.partition("=")
+    if not sep or "." not in key:
+        raise UsageError(f'--range "{spec}": expected section.key=a,b,c or start:stop:step')
+    if ":" in text:
+        try:
+            start, stop, step = (float(x) for x in text.split(":"))
+        except ValueError:
+            raise UsageError(f'--range "{spec}": start:stop:step must be numbers') from None
+        if step <= 0 or stop < start:
+            raise UsageError(f'--range "{spec}": expected start <= stop and step > 0')
+        count = int(round((stop - start) / step)) + 1
+        values = [round(start + k * step, 10) for k in range(count)]
+    else:
+        values = [yaml.safe_load(v) for v in text.split(",") if v != ""]
+    if not values:
+        raise UsageError(f'--range "{spec}": no values')
+    return key, values
+
+
+def combinations(base: dict, ranges: list[tuple[str, list]], mode: str, samples: int = 0,
+                 seed: int = 42) -> list[dict]:
+    """Parameter dicts (section.key -> value) to run."""
+    if mode == "oat":
+        return [{key: v} for key, values in ranges for v in values]
+    grid = [dict(zip([k for k, _ in ranges], combo))
+            for combo in itertools.product(*[v for _, v in ranges])]
+    if mode == "random":
+        rng = random.Random(seed)
+        return rng.sample(grid, min(samples, len(grid)))
+    return grid
+
+
+# worker state: set in the parent before the pool forks
+_DATA: dict = {}
+
+
+def _run_one(params: dict) -> dict:
+    cfg = _DATA["cfg"]
+    try:
+        for k, v in params.items():
+            cfg = config_mod.override(cfg, f"{k}={_yaml_value(v)}")
+    except Exception as e:       # noqa: BLE001 - one bad combination must not end the sweep
+        return {**params, "error": str(e)}
+    setup = engine.Setup.from_config(cfg)
+    results = []
+    for sym, (candles, funding, lots) in _DATA["symbols"].items():
+        key = (sym, setup.indicators)
+        cache = _DATA.setdefault("ind_cache", {})
+        if key not in cache:
+            if len(cache) > 8:
+                cache.clear()
+            cache[key] = compute_arrays(candles["h"], candles["l"], candles["c"], setup.indicators)
+        results.append(engine.run(sym, _DATA["tf"], candles, funding, _DATA["book"], setup, lots,
+                                  trade_from=_DATA["trade_from"], indicators=cache[key]))
+    from .runs import combine
+    trips, t, eq = combine(results, cfg.risk.capital)
+    return {**params, **metrics.summary(trips, t, eq, interval_ms(_DATA["tf"]))}
+
+
+def _yaml_value(v) -> str:
+    return yaml.safe_dump(v).strip().removesuffix("...").strip()
+
+
+def run(cfg, data: dict, tf: str, book, combos: list[dict], jobs: int, trade_from=None,
+        progress=None) -> list[dict]:
+    """Metrics for every combination, in the order given. `data`: symbol -> (candles, funding
+    rows, lot decimals)."""
+    _DATA.clear()
+    _DATA.update(cfg=cfg, symbols=data, tf=tf, book=book, trade_from=trade_from)
+    rows: list = [None] * len(combos)
+    if jobs <= 1 or len(combos) <= 1:
+        for k, c in enumerate(combos):
+            rows[k] = _run_one(c)
+            if progress:
+                progress(1)
+        return rows
+    with mp.get_context("fork").Pool(jobs) as pool:
+        for k, row in enumerate(pool.imap(_run_one, combos, chunksize=1)):
+            rows[k] = row
+            if progress:
+                progress(1)
+    return rows
+
+
+def robustness(rows: list[dict], ranges: list[tuple[str, list]]) -> dict:
+    """One-at-a-time results per parameter: the share of its values that were profitable, and
+    ROBUST when that share is at least 70%."""
+    out = {}
+    for key, _ in ranges:
+        mine = [r for r in rows if key in r and "error" not in r]
+        profitable = sum(1 for r in mine if r["total_pnl"] > 0)
+        share = profitable / len(mine) if mine else 0.0
+        out[key] = {"values": len(mine), "profitable": profitable, "share": share,
+                    "verdict": "ROBUST" if share >= ROBUST_SHARE else "FRAGILE"}
+    return out
+
+
+def to_parquet(rows: list[dict], path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    cols = {}
+    for k in keys:
+        vals = [r.get(k) for r in rows]
+        if all(v is None or isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            cols[k] = pa.array([None if v is None else float(v) for v in vals], pa.float64())
+        else:
+            cols[k] = pa.array([None if v is None else str(v) for v in vals], pa.string())
+    pq.write_table(pa.table(cols), path)
+

@@ -1,0 +1,121 @@
+"""Walk-forward analysis: rolling train/test windows (defaults 60 days, 15, stepping 15).
+
+- fixed: the same parameters on both windows of every fold; its overfitting score is
+  1 - OOS Sharpe / IS Sharpe (0: out of sample as good as in sample; 1: no edge left; above 1:
+  the sign flipped; None where the in-sample Sharpe is 0 or undefined).
+- optimise: a sweep on each train window picks the parameters that maximise a named objective
+  (sharpe, sortino, total_return, profit_factor, calmar, expected_value), which then run on the
+  test window.
+
+Every window is warmed up by the candles before it (indicators need their history) but trades
+only inside itself. The out-of-sample results are stitched: every test window's round trips
+together, and one equity curve that carries each window's gains on from the last.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import config as config_mod
+from .. import metrics
+from ..errors import UsageError
+from ..timeutil import DAY_MS, interval_ms
+from . import engine, sweep
+from .runs import combine
+
+OBJECTIVES = ("sharpe", "sortino", "total_return", "profit_factor", "calmar", "expected_value")
+
+
+def folds(first: int, last: int, train_days: float, test_days: float, step_days: float):
+    """(train_start, test_start, test_end) in ms, while a whole test window fits."""
+    train, test, step = (int(d * DAY_MS) for d in (train_days, test_days, step_days))
+    out = []
+    s = first
+    while s + train + test <= last:
+        out.append((s, s + train, s + train + test))
+        s += step
+    return out
+
+
+def _window(data: dict, start: int, end: int, warm_ms: int) -> dict:
+    """The data of [start - warm, end): candles and funding."""
+    out = {}
+    for sym, (candles, funding, lots) in data.items():
+        t = candles["t"]
+        a, b = np.searchsorted(t, start - warm_ms), np.searchsorted(t, end)
+        out[sym] = ({k: v[a:b] for k, v in candles.items()},
+                    [f for f in funding if start - warm_ms <= f[1] < end], lots)
+    return out
+
+
+def _run(cfg, data, tf, book, start, end, warm_ms):
+    setup = engine.Setup.from_config(cfg)
+    results = [engine.run(sym, tf, candles, funding, book, setup, lots, trade_from=start)
+               for sym, (candles, funding, lots) in _window(data, start, end, warm_ms).items()
+               if len(candles["t"])]
+    trips, t, eq = combine(results, cfg.risk.capital)
+    return trips, t, eq, metrics.summary(trips, t, eq, interval_ms(tf))
+
+
+def _score(m: dict, objective: str) -> float:
+    v = m.get(objective)
+    return float("-inf") if v is None else v
+
+
+def overfit(is_sharpe, oos_sharpe):
+    if not is_sharpe or oos_sharpe is None:
+        return None
+    return 1.0 - oos_sharpe / is_sharpe
+
+
+def run(cfg, data: dict, tf: str, book, mode: str, train_days=60.0, test_days=15.0,
+        step_days=15.0, ranges=(), objective="sharpe", search="grid", samples=50, seed=42,
+        jobs=1) -> dict:
+    if objective not in OBJECTIVES:
+        raise UsageError(f"--objective {objective}: expected one of {', '.join(OBJECTIVES)}")
+    if mode == "optimise" and not ranges:
+        raise UsageError("optimise needs at least one --range to search")
+    first = min(int(c["t"][0]) for c, _, _ in data.values())
+    last = max(int(c["t"][-1]) for c, _, _ in data.values()) + interval_ms(tf)
+    warm = cfg.indicators.warmup() * interval_ms(tf)
+    windows = folds(first + warm, last, train_days, test_days, step_days)
+    if not windows:
+        raise UsageError(f"the data ({(last - first) / DAY_MS:.1f} days) is shorter than one "
+                         f"train + test window ({train_days:g} + {test_days:g} days)")
+    out_folds, oos_trips, stitched_t, stitched_eq = [], [], [], []
+    carried = 0.0
+    for k, (a, b, e) in enumerate(windows):
+        chosen = {}
+        fold_cfg = cfg
+        if mode == "optimise":
+            combos = sweep.combinations({}, list(ranges), search, samples, seed + k)
+            rows = sweep.run(cfg, _window(data, a, b, warm), tf, book, combos, jobs, trade_from=a)
+            ok = [(c, r) for c, r in zip(combos, rows) if "error" not in r]
+            chosen = max(ok, key=lambda cr: _score(cr[1], objective))[0]
+            for key, v in chosen.items():
+                fold_cfg = config_mod.override(fold_cfg, f"{key}={sweep._yaml_value(v)}")
+        _, _, _, is_m = _run(fold_cfg, data, tf, book, a, b, warm)
+        trips, t, eq, oos_m = _run(fold_cfg, data, tf, book, b, e, warm)
+        out_folds.append({"fold": k, "train": [a, b], "test": [b, e], "params": chosen,
+                          "in_sample": is_m, "out_of_sample": oos_m,
+                          "overfit": overfit(is_m["sharpe"], oos_m["sharpe"])})
+        oos_trips += trips
+        stitched_t += t.tolist()
+        stitched_eq += (eq + carried).tolist()
+        carried += (eq[-1] - cfg.risk.capital) if len(eq) else 0.0
+    t_all, eq_all = np.array(stitched_t, dtype=np.int64), np.array(stitched_eq)
+    scores = [f["overfit"] for f in out_folds if f["overfit"] is not None]
+    return {
+        "mode": mode, "objective": objective if mode == "optimise" else None,
+        "windows": {"train_days": train_days, "test_days": test_days, "step_days": step_days},
+        "folds": out_folds,
+        "out_of_sample": metrics.summary(oos_trips, t_all, eq_all, interval_ms(tf)),
+        "in_sample_mean_sharpe": _mean([f["in_sample"]["sharpe"] for f in out_folds]),
+        "out_of_sample_mean_sharpe": _mean([f["out_of_sample"]["sharpe"] for f in out_folds]),
+        "mean_overfit": _mean(scores),
+    }
+
+
+def _mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
