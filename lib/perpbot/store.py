@@ -72,6 +72,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE orders ADD COLUMN fill TEXT;
     """,
+    # 4: entries the risk gate refused, by check, for the weekly review.
+    """
+    CREATE TABLE rejections (
+        symbol TEXT NOT NULL, t INTEGER NOT NULL, action TEXT NOT NULL, reason TEXT NOT NULL,
+        regime TEXT, PRIMARY KEY (symbol, t, action)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -340,6 +347,11 @@ class Store:
         """Lot sizes (szDecimals per coin) as the exchange's meta last said (backfill stores it)."""
         raw = self.get_state("exchange_meta")
         return orjson.loads(raw) if raw else {}
+
+    def record_rejection(self, rec: dict) -> None:
+        self._batch("INSERT INTO rejections (symbol, t, action, reason, regime) VALUES "
+                    "(?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    [(rec["symbol"], rec["t"], rec["action"], rec["reason"], rec.get("regime"))])
 
     # bot state ---------------------------------------------------------------------------------
 
