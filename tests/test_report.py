@@ -135,3 +135,41 @@ def test_backtest_report_and_html_page(tmp_path):
         ET.fromstring(s[s.index("<svg"):])                   # well-formed, inline
     assert "http" not in doc.replace("http://www.w3.org/2000/svg", "")   # self-contained
     assert run("report", "backtest", "nope", "--config", cfg).returncode == 2
+
+
+def test_compare_cli_paper_trades_that_match_the_backtest_are_consistent(tmp_path):
+    import json
+
+    from conftest import shared_file
+    from perpbot.backtest import runs
+    from perpbot.config import load
+    from perpbot.hl import parse
+    rows = [parse.candle_row(c, "EURUSD", "1h") for c in
+            json.loads(shared_file("markets/EURUSD-1h.json").read_text())]
+    cfg = write_config(tmp_path, None, symbols=["EURUSD"], data={"timeframes": ["1h"]},
+                       strategy={"timeframe": "1h"})
+    start, end = rows[500][2], rows[3000][2]
+    with Store.open(tmp_path / "perpbot.db") as st:
+        st.insert_candles(rows)
+        st.set_state("exchange_meta", '{"EURUSD": 0}', 0)
+        bt = runs.run(st, load(cfg), ["EURUSD"], "1h", start, end)
+        trips = [x for x in bt["trips"] if x["exit_t"] < end]
+        for k, x in enumerate(trips):     # paper traded exactly what the backtest did
+            st.conn.execute("INSERT INTO trades (trade_id, cloid, symbol, t, side, size, price, "
+                            "fee, mode, action, reason, funding, pnl) VALUES (?, ?, 'EURUSD', ?, ?,"
+                            " ?, ?, 0, 'paper', 'open', 'x', 0, NULL)",
+                            (f"o{k}", f"0xo{k}", x["entry_t"], x["side"], x["size"],
+                             x["entry_price"]))
+            st.conn.execute("INSERT INTO trades (trade_id, cloid, symbol, t, side, size, price, "
+                            "fee, mode, action, reason, funding, pnl) VALUES (?, ?, 'EURUSD', ?, ?,"
+                            " ?, ?, ?, 'paper', 'close', ?, ?, ?)",
+                            (f"c{k}", f"0xc{k}", x["exit_t"], x["side"], x["size"],
+                             x["exit_price"], x["fees"], x["exit_reason"], x["funding"], x["pnl"]))
+    assert len(trips) >= 5
+    r = run("report", "compare", "--from", start, "--to", end, "--json", "--config", cfg)
+    assert r.returncode == 0, r.stderr
+    rep = orjson.loads(r.stdout)
+    assert (rep["matched"], rep["missed"], rep["extra"]) == (len(trips), 0, 0)
+    assert rep["pnl_diff_pct"] == pytest.approx(0.0, abs=1e-9)
+    assert rep["entry_slippage_bps_mean"] == pytest.approx(0.0, abs=1e-9)
+    assert rep["verdict"] == "CONSISTENT"
