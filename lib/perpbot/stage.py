@@ -161,3 +161,20 @@ def time_option(name: str, help: str):
     return click.option(name, callback=convert, metavar="T", help=help)
 
 
+
+
+def lots_option(f):
+    """--sz-decimals SYMBOL=N (repeatable): lot sizes by coin, given to the command as `lots`."""
+    def convert(ctx, param, values):
+        lots = {}
+        for spec in values:
+            sym, sep, n = spec.partition("=")
+            if not sep or not sym or not n.isdigit():
+                raise click.BadParameter(f"{spec}: expected SYMBOL=N") from None
+            lots[sym] = int(n)
+        return lots
+
+    return click.option("--sz-decimals", "lots", multiple=True, metavar="SYMBOL=N",
+                        callback=convert,
+                        help="Lot size of a coin (default: the exchange's meta, stored by "
+                             "backfill).")(f)
