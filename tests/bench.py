@@ -181,7 +181,7 @@ def bench_backtest(n: int = 1_000_000) -> None:
     small = {k: v[:m] for k, v in cd.items()}
     cfg = from_dict({"exchange": {"api_url": "http://127.0.0.1:9"},
                      "strategy": {"timeframe": "1m"}, "data": {"timeframes": ["1m"]}})
-    combos = sweep.combinations({}, [("signals.entry_z", [1.6, 1.8, 2.0, 2.2, 2.4]),
+    combos = sweep.combinations([("signals.entry_z", [1.6, 1.8, 2.0, 2.2, 2.4]),
                                      ("signals.exit_z", [0.2, 0.3, 0.4, 0.5]),
                                      ("indicators.bb_k", [1.5, 1.75, 2.0, 2.25, 2.5])], "grid")
     t = time.perf_counter()

@@ -39,18 +39,18 @@ def test_ranges_and_combinations():
     with pytest.raises(UsageError):
         sweep.parse_range("entry_z=1")
     r = [("a.x", [1, 2, 3]), ("b.y", [10, 20])]
-    assert sweep.combinations({}, r, "oat") == [{"a.x": 1}, {"a.x": 2}, {"a.x": 3},
+    assert sweep.combinations(r, "oat") == [{"a.x": 1}, {"a.x": 2}, {"a.x": 3},
                                                  {"b.y": 10}, {"b.y": 20}]
-    grid = sweep.combinations({}, r, "grid")
+    grid = sweep.combinations(r, "grid")
     assert len(grid) == 6 and {"a.x": 3, "b.y": 20} in grid
-    sample = sweep.combinations({}, r, "random", 4, seed=1)
+    sample = sweep.combinations(r, "random", 4, seed=1)
     assert len(sample) == 4 and all(s in grid for s in sample)
-    assert sample == sweep.combinations({}, r, "random", 4, seed=1)
+    assert sample == sweep.combinations(r, "random", 4, seed=1)
 
 
 def test_sweep_rows_equal_single_backtests_in_parallel_and_serial(eurusd):
     d, _, cfg, data = eurusd
-    combos = sweep.combinations({}, [("signals.entry_z", [1.8, 2.2, 2.6]),
+    combos = sweep.combinations([("signals.entry_z", [1.8, 2.2, 2.6]),
                                      ("indicators.bb_k", [1.5, 2.0])], "grid")
     par = sweep.run(cfg, data, "1h", BOOK, combos, jobs=2)
     ser = sweep.run(cfg, data, "1h", BOOK, combos, jobs=1)
@@ -117,7 +117,7 @@ def test_optimise_picks_the_train_windows_best_by_the_objective(eurusd):
                           jobs=2)
     f0 = res["folds"][0]
     a, b = f0["train"]
-    combos = sweep.combinations({}, ranges, "grid")
+    combos = sweep.combinations(ranges, "grid")
     warm = cfg.indicators.warmup() * 3_600_000
     rows = sweep.run(cfg, walkforward._window(data, a, b, warm), "1h", BOOK, combos, 1, trade_from=a)
     best = max(zip(combos, rows), key=lambda cr: cr[1]["total_return"])[0]

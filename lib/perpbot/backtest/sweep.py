@@ -45,7 +45,7 @@ def parse_range(spec: str) -> tuple[str, list]:
     return key, values
 
 
-def combinations(base: dict, ranges: list[tuple[str, list]], mode: str, samples: int = 0,
+def combinations(ranges: list[tuple[str, list]], mode: str, samples: int = 0,
                  seed: int = 42) -> list[dict]:
     """Parameter dicts (section.key -> value) to run."""
     if mode == "oat":

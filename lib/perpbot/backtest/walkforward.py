@@ -88,7 +88,7 @@ def run(cfg, data: dict, tf: str, book, mode: str, train_days=60.0, test_days=15
         chosen = {}
         fold_cfg = cfg
         if mode == "optimise":
-            combos = sweep.combinations({}, list(ranges), search, samples, seed + k)
+            combos = sweep.combinations(list(ranges), search, samples, seed + k)
             rows = sweep.run(cfg, _window(data, a, b, warm), tf, book, combos, jobs, trade_from=a)
             ok = [(c, r) for c, r in zip(combos, rows) if "error" not in r]
             chosen = max(ok, key=lambda cr: _score(cr[1], objective))[0]
