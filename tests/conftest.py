@@ -74,3 +74,26 @@ def write_config(dir: Path, url: str | None = None, **sections) -> Path:
     path = dir / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def market_rows(name: str, symbol: str, tf: str) -> list[tuple]:
+    """A shared/data market file as store rows under a coin name (skips where it is absent)."""
+    import json
+
+    from perpbot.hl import parse
+    return [parse.candle_row(c, symbol, tf) for c in
+            json.loads(shared_file(f"markets/{name}.json").read_text())]
+
+
+def market_store(dir: Path, name: str, symbol: str, tf: str, lots: int | None = 0,
+                 rows: list | None = None) -> Path:
+    """A config and a store in `dir` holding one market (the strategy on its timeframe) and,
+    unless lots is None, its lot size; returns the config's path."""
+    from perpbot.store import Store
+    cfg = write_config(dir, None, symbols=[symbol], data={"timeframes": [tf]},
+                       strategy={"timeframe": tf})
+    with Store.open(dir / "perpbot.db") as st:
+        st.insert_candles(rows if rows is not None else market_rows(name, symbol, tf))
+        if lots is not None:
+            st.set_state("exchange_meta", f'{{"{symbol}": {lots}}}', 0)
+    return cfg

@@ -167,15 +167,10 @@ def test_backtest_cli_stores_the_run_and_writes_parquet(tmp_path):
     import orjson
     import pyarrow.parquet as pq
 
-    from conftest import run, write_config
-    from perpbot.hl import parse
+    from conftest import market_rows, market_store, run
     from perpbot.store import Store
-    rows = [parse.candle_row(c, "EURUSD", "1h") for c in
-            json.loads(shared_file("markets/EURUSD-1h.json").read_text())]
-    cfg = write_config(tmp_path, None, symbols=["EURUSD"], data={"timeframes": ["1h"]},
-                       strategy={"timeframe": "1h"})
-    with Store.open(tmp_path / "perpbot.db") as st:
-        st.insert_candles(rows)
+    rows = market_rows("EURUSD-1h", "EURUSD", "1h")
+    cfg = market_store(tmp_path, "EURUSD-1h", "EURUSD", "1h", lots=None, rows=rows)
     r = run("backtest", "--config", cfg, "--symbol", "EURUSD", "--sz-decimals", "EURUSD=0",
             "--param", "signals.entry_z=2.2", "--out", tmp_path / "out", "--trades")
     assert r.returncode == 0, r.stderr

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import BIN, shared_file, write_config
+from conftest import BIN, market_rows, market_store, shared_file
 from perpbot.backtest import engine
 from perpbot.hl import parse
 from perpbot.params import RegimeConfig
@@ -23,8 +23,7 @@ CASES = [("EURUSD-1h", "EURUSD", "1h", None, 0),
 
 @pytest.mark.parametrize("name, symbol, tf, funding, lots", CASES)
 def test_pipe_and_backtest_give_the_same_trades(tmp_path, name, symbol, tf, funding, lots):
-    rows = [parse.candle_row(c, symbol, tf) for c in
-            json.loads(shared_file(f"markets/{name}.json").read_text())]
+    rows = market_rows(name, symbol, tf)
     fund = []
     if funding:
         fund = [parse.funding_row(f, symbol) for f in
@@ -32,12 +31,9 @@ def test_pipe_and_backtest_give_the_same_trades(tmp_path, name, symbol, tf, fund
     # LTC/BTC trades around 0.017: scale it so that lots of 0.01 are orders of $10 or more
     if symbol == "LTC":
         rows = [(*r[:4], *(x * 10_000 for x in r[4:8]), *r[8:]) for r in rows]
-    cfg = write_config(tmp_path, None, symbols=[symbol], data={"timeframes": [tf]},
-                       strategy={"timeframe": tf})
+    cfg = market_store(tmp_path, name, symbol, tf, lots, rows)
     with Store.open(tmp_path / "perpbot.db") as st:
-        st.insert_candles(rows)
         st.insert_funding(fund)
-        st.set_state("exchange_meta", json.dumps({symbol: lots}), 0)
     py = sys.executable
     cmd = (f"'{py}' '{BIN / 'fetch-candles'}' {symbol} --tf {tf} --from-store --config '{cfg}'"
            f" | '{py}' '{BIN / 'compute-indicators'}' --config '{cfg}'"

@@ -138,20 +138,13 @@ def test_backtest_report_and_html_page(tmp_path):
 
 
 def test_compare_cli_paper_trades_that_match_the_backtest_are_consistent(tmp_path):
-    import json
-
-    from conftest import shared_file
+    from conftest import market_rows, market_store
     from perpbot.backtest import runs
     from perpbot.config import load
-    from perpbot.hl import parse
-    rows = [parse.candle_row(c, "EURUSD", "1h") for c in
-            json.loads(shared_file("markets/EURUSD-1h.json").read_text())]
-    cfg = write_config(tmp_path, None, symbols=["EURUSD"], data={"timeframes": ["1h"]},
-                       strategy={"timeframe": "1h"})
+    rows = market_rows("EURUSD-1h", "EURUSD", "1h")
+    cfg = market_store(tmp_path, "EURUSD-1h", "EURUSD", "1h", rows=rows)
     start, end = rows[500][2], rows[3000][2]
     with Store.open(tmp_path / "perpbot.db") as st:
-        st.insert_candles(rows)
-        st.set_state("exchange_meta", '{"EURUSD": 0}', 0)
         bt = runs.run(st, load(cfg), ["EURUSD"], "1h", start, end)
         trips = [x for x in bt["trips"] if x["exit_t"] < end]
         for k, x in enumerate(trips):     # paper traded exactly what the backtest did

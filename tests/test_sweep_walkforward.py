@@ -1,15 +1,12 @@
 """Sweeps and walk-forward over the real EURUSD hourly candles."""
 
-import json
-
 import orjson
 import pytest
 
-from conftest import run, shared_file, write_config
+from conftest import market_store, run
 from perpbot import config as config_mod
 from perpbot.backtest import engine, runs, sweep, walkforward
 from perpbot.errors import UsageError
-from perpbot.hl import parse
 from perpbot.params import RegimeConfig
 from perpbot.regime import RegimeBook
 from perpbot.store import Store
@@ -20,13 +17,7 @@ BOOK = RegimeBook([], RegimeConfig())
 @pytest.fixture(scope="module")
 def eurusd(tmp_path_factory):
     d = tmp_path_factory.mktemp("eurusd")
-    rows = [parse.candle_row(c, "EURUSD", "1h") for c in
-            json.loads(shared_file("markets/EURUSD-1h.json").read_text())]
-    cfg_path = write_config(d, None, symbols=["EURUSD"], data={"timeframes": ["1h"]},
-                            strategy={"timeframe": "1h"})
-    with Store.open(d / "perpbot.db") as st:
-        st.insert_candles(rows)
-        st.set_state("exchange_meta", '{"EURUSD": 0}', 0)
+    cfg_path = market_store(d, "EURUSD-1h", "EURUSD", "1h")
     cfg = config_mod.load(cfg_path)
     with Store.open_readonly(d / "perpbot.db") as st:
         data = runs.load(st, ["EURUSD"], "1h", None, None)
