@@ -103,23 +103,6 @@ def _mean_std_into(x: np.ndarray, n: int, mean: np.ndarray, std: np.ndarray) -> 
     np.sqrt(q, out=std)
 
 
-def rolling_mean_std(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """SMA(n) and population std(n) of x, NaN before the first full window.
-
-    Each window is summed relative to its own last value: d_k = x[t-k] - x[t] for k < n, then
-    mean = x[t] + S1/n and var = S2/n - (S1/n)^2 with S1, S2 the sums of d and d^2. The offsets
-    are of the size of the window's range, so there is no cancellation against the price level;
-    a window uses nothing outside itself (the same value from any input holding it); and a flat
-    window has exactly zero deviation. n vector passes per chunk, no Python loop over rows.
-    """
-    size = len(x)
-    mean = np.full(size, np.nan)
-    std = np.full(size, np.nan)
-    for lo, hi in _chunks(n - 1, size):
-        _mean_std_into(x[lo - n + 1:hi], n, mean[lo:hi], std[lo:hi])
-    return mean, std
-
-
 # linear recursions, blocked --------------------------------------------------------------------
 
 _BLOCK = 16

@@ -269,9 +269,8 @@ class Store:
                 for t, lv, w, r, f, why, src in self.conn.execute(sql + " ORDER BY t", args)]
 
     def last_regime(self):
-        rows = self.regimes(start=self.conn.execute(
-            "SELECT MAX(t) FROM regime_snapshots").fetchone()[0] or 0)
-        return rows[-1] if rows else None
+        last = self.conn.execute("SELECT MAX(t) FROM regime_snapshots").fetchone()[0]
+        return None if last is None else self.regimes(start=last)[-1]
 
     # positions ---------------------------------------------------------------------------------
 

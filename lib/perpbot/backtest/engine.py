@@ -102,6 +102,7 @@ class Simulator:
         self.pending: tuple[str, int, int] | None = None    # (action, due candle t, check t)
         self.res = Result(symbol, tf)
         self.prev_t: int | None = None
+        self.level = "NORMAL"           # the regime at the last candle stepped
         self.equity_t: list[int] = []
         self.equity: list[float] = []
 
@@ -144,7 +145,7 @@ class Simulator:
                              day=day, cooldown_until=cooldown)
         self.pos = None
         out.append(risk.intent(self.symbol, t, now, "close", pos.side, pos.size, price, reason,
-                               "NORMAL", reason in costs.STOP_EXITS))
+                               self.level, reason in costs.STOP_EXITS))
 
     # a candle ---------------------------------------------------------------------------------
 
@@ -154,6 +155,7 @@ class Simulator:
         close with that position (None: flat)."""
         bt = self.setup.backtest
         now = t + self.iv
+        self.level = level
         out: list[dict] = []
         # 1. a delayed entry due at this open (decided at the close before it)
         if self.pending is not None and bt.fill_at == "open" and self.pending[1] == t:
@@ -176,15 +178,12 @@ class Simulator:
             p = self.pos
             self.state = replace(self.state, positions={self.symbol: risk.Position(
                 self.symbol, p.side, p.size, p.price, p.t)})
-            got, state = risk.gate(sig, now, self.state, self.setup.risk, self.setup.regime,
-                                   self.lots)
-            closes = [r for r in got if r["type"] == "intent" and r["action"] == "close"]
-            if closes:
-                self.state = replace(state, positions={self.symbol: risk.Position(
-                    self.symbol, p.side, p.size, p.price, p.t)})
-                self._exit(t, c, now, closes[0]["reason"], out)
-            else:
-                self.state = state
+            got, self.state = risk.gate(sig, now, self.state, self.setup.risk,
+                                        self.setup.regime, self.lots)
+            close = next((r for r in got if r["type"] == "intent" and r["action"] == "close"),
+                         None)
+            if close is not None:
+                self._exit(t, c, now, close["reason"], out)
         elif self.pending is not None:
             action, due, check = self.pending
             if t == check and bt.cancel_if_signal_gone and decision.action != action:
