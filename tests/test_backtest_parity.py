@@ -1,12 +1,13 @@
 """The same backtest run as a pipe of the live stages gives the same trades, to the last fill:
-fetch-candles --from-store | compute-indicators | emit-signals --sim | risk-gate --sim |
-execute --mode sim, against backtest.engine.run in one process, on the real candles."""
+fetch-candles --from-store | compute-indicators | emit-signals --replay | risk-gate --replay |
+execute --mode replay, against backtest.engine.run in one process, on the real candles."""
 
 import json
 import subprocess
 import sys
 
 import numpy as np
+import orjson
 import pytest
 
 from conftest import BIN, market_rows, market_store, shared_file
@@ -37,9 +38,9 @@ def test_pipe_and_backtest_give_the_same_trades(tmp_path, name, symbol, tf, fund
     py = sys.executable
     cmd = (f"'{py}' '{BIN / 'fetch-candles'}' {symbol} --tf {tf} --from-store --config '{cfg}'"
            f" | '{py}' '{BIN / 'compute-indicators'}' --config '{cfg}'"
-           f" | '{py}' '{BIN / 'emit-signals'}' --sim --config '{cfg}'"
-           f" | '{py}' '{BIN / 'risk-gate'}' --sim --config '{cfg}'"
-           f" | '{py}' '{BIN / 'execute'}' --mode sim --config '{cfg}'")
+           f" | '{py}' '{BIN / 'emit-signals'}' --replay --config '{cfg}'"
+           f" | '{py}' '{BIN / 'risk-gate'}' --replay --config '{cfg}'"
+           f" | '{py}' '{BIN / 'execute'}' --mode replay --config '{cfg}'")
     r = subprocess.run(cmd, shell=True, capture_output=True)
     assert r.returncode == 0, r.stderr.decode()[-2000:]
 
@@ -49,9 +50,14 @@ def test_pipe_and_backtest_give_the_same_trades(tmp_path, name, symbol, tf, fund
     res = engine.run(symbol, tf, candles, fund, RegimeBook([], RegimeConfig()), engine.Setup(), lots)
     assert len(res.trips) >= 3
 
+    # a replay writes no ledger: its fills are its output
     with Store.open_readonly(tmp_path / "perpbot.db") as st:
-        trades = st.conn.execute("SELECT action, side, size, price, t, fee, funding, pnl, reason "
-                                 "FROM trades ORDER BY t, rowid").fetchall()
+        assert st.conn.execute("SELECT COUNT(*) FROM trades").fetchone()[0] == 0
+        assert st.conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 0
+    fills = [f for f in map(orjson.loads, r.stdout.splitlines()) if f["type"] == "fill"]
+    assert all(f["mode"] == "replay" for f in fills)
+    trades = [(f["action"], f["side"], f["size"], f["price"], f["t"], f["fee"],
+               f.get("funding") or 0.0, f.get("pnl"), f["reason"]) for f in fills]
     pairs = list(zip(trades[0::2], trades[1::2]))
     assert len(pairs) == len(res.trips) and len(trades) == 2 * len(res.trips)
     for (op, cl), trip in zip(pairs, res.trips):

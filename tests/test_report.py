@@ -41,7 +41,7 @@ def week(tmp_path):
               funding=-2.0)
         for k, reason in enumerate(["cooldown", "cooldown", "max_positions"]):
             st.record_rejection({"symbol": "ETH", "t": MON + (60 + k) * H, "action": "LONG",
-                                 "reason": reason, "regime": "NORMAL"})
+                                 "reason": reason, "regime": "NORMAL"}, "paper")
         # HIGH_RISK from Wednesday 00:00 for 24 hours (then stale: the fail-safe, HIGH_RISK)
         for h in range(48, 72):
             st.insert_regime(Regime(MON + h * H, "HIGH_RISK", 0.5, None, MON + h * H, "t"))

@@ -55,7 +55,7 @@ def test_entry_then_fill_at_the_mid_and_never_twice(paper):
     assert again == fill
     with Store.open_readonly(tmp / "perpbot.db") as st:
         assert st.conn.execute("SELECT COUNT(*) FROM trades").fetchone()[0] == 1
-        assert st.open_position("ETH")["size"] == 5.0
+        assert st.open_position("ETH", "paper")["size"] == 5.0
     # holding: a second LONG does nothing, a take profit closes with its realized PnL
     assert recs(run("risk-gate", "--config", cfg, input=signal("LONG", T + M15))) == []
     (close,) = recs(run("risk-gate", "--config", cfg,
@@ -66,7 +66,7 @@ def test_entry_then_fill_at_the_mid_and_never_twice(paper):
     sign_pnl = (cfill["price"] - fill["price"]) * 5.0 - fill["fee"] - cfill["fee"] + cfill["funding"]
     assert cfill["pnl"] == pytest.approx(sign_pnl)
     with Store.open_readonly(tmp / "perpbot.db") as st:
-        assert st.open_position("ETH") is None
+        assert st.open_position("ETH", "paper") is None
 
 
 def test_cooldown_survives_a_restart(paper):
@@ -96,12 +96,12 @@ def test_missing_lot_size_is_a_usage_error(tmp_path):
     assert recs(r)[0]["size"] == 5.0
 
 
-def test_sim_mode_fills_at_the_intent_price(tmp_path):
+def test_replay_mode_fills_at_the_intent_price(tmp_path):
     cfg = write_config(tmp_path, None, symbols=["ETH"], costs={"slippage_fixed_bps": 1.0})
     Store.open(tmp_path / "perpbot.db").close()
     (intent,) = recs(run("risk-gate", "--config", cfg, "--sz-decimals", "ETH=4",
                          input=signal("SHORT", price=2000.0)))
-    (fill,) = recs(run("execute", "--mode", "sim", "--config", cfg,
+    (fill,) = recs(run("execute", "--mode", "replay", "--config", cfg,
                        input=orjson.dumps(intent) + b"\n"))
     assert fill["t"] == T + M15 and fill["price"] == pytest.approx(2000.0 * (1 - 0.0001))
     assert run("execute", "--mode", "live", "--config", cfg, input=b"").returncode == 2

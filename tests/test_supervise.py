@@ -79,7 +79,7 @@ def test_control_commands_and_socket_mode(loop):
     (fill,) = reply["closed"]
     assert fill["action"] == "close" and fill["reason"] == "emergency_close" and fill["size"] == 0.5
     with Store.open_readonly(tmp / "perpbot.db") as st:
-        assert st.open_position("ETH") is None
+        assert st.open_position("ETH", "paper") is None
     assert status(cfg)[1]["risk"]["paused"] is True
     # an unknown command is refused, not fatal
     from perpbot import ipc
@@ -167,11 +167,12 @@ def test_a_failed_stage_is_logged_and_the_next_candle_runs(sim, tmp_path):
         return [orjson.loads(x) for x in log.read_bytes().splitlines()] if log.exists() else []
     try:
         wait_for(lambda: any(r["msg"] == "tick" for r in rows()))
-        # the exchange fails every /info request for a while: fetch-candles gives up (exit 75)
-        requests.post(s.url + "/sim/fault", json={"path": "/info", "count": 6, "status": 502},
+        # the exchange refuses a request (HTTP 400): fetch-candles fails (exit 1), the tick is
+        # logged as failed and the loop waits for the next candle
+        requests.post(s.url + "/sim/fault", json={"path": "/info", "count": 1, "status": 400},
                       timeout=5)
         failed = wait_for(lambda: [r for r in rows() if r["msg"].startswith("tick failed")])
-        assert failed[0]["exit_codes"]["fetch-candles"] == 75
+        assert failed[0]["exit_codes"]["fetch-candles"] == 1
         after = failed[0]["ts"]
         wait_for(lambda: [r for r in rows() if r["msg"] == "tick" and r["ts"] > after])
         code, st = status(cfg)
@@ -203,15 +204,17 @@ def test_secrets_never_reach_the_log_or_the_socket(sim, tmp_path):
 def test_a_locked_store_is_one_line_not_a_traceback(tmp_path):
     import sqlite3
     cfg = write_config(tmp_path, None, symbols=["ETH"])
-    Store.open(tmp_path / "perpbot.db").close()
+    with Store.open(tmp_path / "perpbot.db") as st:
+        st.set_state("paused", "1", 0)           # the entry is refused, and the refusal stored
     holder = sqlite3.connect(tmp_path / "perpbot.db", isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        intent = {"type": "intent", "v": 1, "symbol": "ETH", "t": 0, "decided_at": 60_000,
-                  "action": "open", "side": "long", "size": 1.0, "price": 100.0, "reason": "x",
-                  "cloid": "0x" + "0" * 32}
-        r = run("execute", "--mode", "sim", "--config", cfg, input=orjson.dumps(intent) + b"\n",
-                env={"PERPBOT_BUSY_TIMEOUT_MS": "200"}, timeout=60)
+        signal = {"type": "signal", "v": 1, "symbol": "ETH", "tf": "1m", "t": 0,
+                  "action": "LONG", "reason": "x", "price": 100.0, "regime": "NORMAL",
+                  "thresholds": {}}
+        r = run("risk-gate", "--sz-decimals", "ETH=2", "--config", cfg,
+                input=orjson.dumps(signal) + b"\n", env={"PERPBOT_BUSY_TIMEOUT_MS": "200"},
+                timeout=60)
     finally:
         holder.execute("ROLLBACK")
         holder.close()

@@ -81,7 +81,7 @@ def test_paper_loop_matches_the_stages_run_by_hand(sim, tmp_path):
     assert answers and all(a["ok"] for a in answers) and during > 0
     with Store.open_readonly(tmp_path / "perpbot.db") as st:
         trades = st.conn.execute("SELECT cloid, action, symbol, t FROM trades ORDER BY t, rowid").fetchall()
-        fills = {c: st.fill_by_cloid(c) for c, *_ in trades}
+        fills = {c: st.fill_by_cloid(c, "paper") for c, *_ in trades}
         candles = st.candles("ETH", "1m")
         funding = st.funding("ETH")
         meta = st.get_state("exchange_meta")
@@ -128,7 +128,7 @@ def test_sigkill_at_random_points_never_fills_twice_nor_loses_a_fill(sim, tmp_pa
             kill_stages(str(cfg))
         sup.wait()
         with Store.open_readonly(db) as st:
-            pos = st.open_position("ETH")
+            pos = st.open_position("ETH", "paper")
             if pos:
                 seen_open.append(pos["cloid"])
     # a clean run afterwards: the loop carries on from the store

@@ -13,13 +13,21 @@ from .timeutil import now_ms
 class WallClock:
     speed = 1.0
 
+    step_s = 0.5
+
     def now_ms(self) -> int:
         return now_ms()
 
-    def sleep_until(self, t: int, stop=None, step_s: float = 0.5) -> bool:
-        """Sleep until the clock reads t (ms); False if `stop` (an Event) was set first."""
+    def estimate_ms(self) -> int:
+        """The time now without asking anyone (the wall clock simply is)."""
+        return now_ms()
+
+    def sleep_until(self, t: int, stop=None) -> bool:
+        """Sleep until the clock reads t (ms); False if `stop` (an Event) was set first. A clock
+        that stands still (speed 0, a stepped simulator) is read again every step_s."""
         while (now := self.now_ms()) < t:
-            wait = min(step_s, (t - now) / 1000 / self.speed)
+            wait = self.step_s if self.speed <= 0 else min(self.step_s,
+                                                            (t - now) / 1000 / self.speed)
             if stop is not None:
                 if stop.wait(wait):
                     return False
@@ -31,11 +39,14 @@ class WallClock:
 class SimClock(WallClock):
     """hl-sim's clock, read from its GET /sim/time (the real exchange has no such endpoint)."""
 
+    step_s = 0.2
+
     def __init__(self, base_url: str, timeout_s: float = 5.0):
         self.url = base_url.rstrip("/") + "/sim/time"
         self.timeout_s = timeout_s
         self.speed = 1.0
         self.session = requests.Session()
+        self.last: tuple[int, float] | None = None      # (sim ms, monotonic s) of the last read
 
     def now_ms(self) -> int:
         try:
@@ -43,9 +54,20 @@ class SimClock(WallClock):
             r.raise_for_status()
             body = r.json()
             self.speed = float(body.get("speed", 1.0))
-            return int(body["time"])
+            t = int(body["time"])
         except (requests.RequestException, ValueError, KeyError) as e:
-            raise TemporaryFailure(f"{self.url}: cannot read the simulator's clock ({e})") from None
+            raise TemporaryFailure(f"{self.url}: cannot read the simulator's clock "
+                                   f"({type(e).__name__})") from None
+        self.last = (t, time.monotonic())
+        return t
+
+    def estimate_ms(self) -> int:
+        """The simulator's time carried on from the last read at its speed (the wall clock
+        before any read), for answers that must not wait on the simulator."""
+        if self.last is None:
+            return now_ms()
+        t, m = self.last
+        return t + int((time.monotonic() - m) * 1000 * self.speed)
 
 
 def make_clock(exchange_cfg):

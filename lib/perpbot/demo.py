@@ -72,7 +72,7 @@ def main() -> None:
             loop.send_signal(signal.SIGTERM)
             loop.wait(timeout=60)
     with Store.open_readonly(out / "perpbot.db") as st:
-        closes = st.closed_pnl()
+        closes = st.closed_pnl("paper")
         print(f"\n{len(closes)} round trips, realized PnL {sum(p for _, p in closes):+.2f} USDC "
               f"(fees, slippage and funding included)")
     print(f"status of a running loop: .venv/bin/status --pretty --config {cfg}")
@@ -91,7 +91,7 @@ def watch(out: Path, seconds: float) -> None:
             continue
         with Store.open_readonly(out / "perpbot.db") as db:
             trades = db.conn.execute("SELECT t, action, side, size, price, fee, reason, pnl "
-                                     "FROM trades ORDER BY t, rowid").fetchall()
+                                     "FROM trades WHERE mode = 'paper' ORDER BY t, rowid").fetchall()
         for t, action, side, size, price, fee, reason, pnl in trades[shown:]:
             extra = f"  pnl {pnl:+.2f}" if pnl is not None else ""
             print(f"  TRADE {iso(t)} {action:<5} {side:<5} {size:g} ETH @ {price:.2f} "

@@ -15,6 +15,7 @@ from .hl import parse
 
 STALE_S = 10.0          # no message for this long: the socket is dead, reconnect
 PING_S = 30.0           # the exchange drops a socket that sends nothing for 60 s
+BACKOFF_MAX_S = 5.0     # reconnect attempts while the exchange is down: every few seconds
 
 
 class MidFeed:
@@ -62,10 +63,11 @@ class MidFeed:
             try:
                 ws = websocket.create_connection(self.ws_url, timeout=2)
             except Exception as e:      # noqa: BLE001 - retried with backoff
-                if self.log:
-                    self.log.warning("feed connect failed", error=str(e), retry_s=round(backoff, 2))
+                if self.log:            # one line per outage; the loop reports the outage
+                    self.log.log("warning" if backoff == 0.5 else "debug", "feed connect failed",
+                                 error=str(e), retry_s=round(backoff, 2))
                 self.stop.wait(backoff * (0.5 + random.random()))
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
             backoff = 0.5
             self.connected = True

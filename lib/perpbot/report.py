@@ -91,22 +91,21 @@ def week_bounds(week: str | None, now: int) -> tuple[str, int, int]:
     return week, start, start + 7 * DAY_MS
 
 
-def weekly(store, cfg, week: str | None, now: int) -> dict:
+def weekly(store, cfg, week: str | None, now: int, mode: str = "paper") -> dict:
+    """The week's review of one ledger (paper or live); replays and backtests never count."""
     label, start, end = week_bounds(week, now)
-    trips = ledger(store, start, end)
-    capital_then = cfg.risk.capital + sum(p for t, p in store.closed_pnl() if t < start)
+    trips = ledger(store, start, end, (mode,))
+    capital_then = cfg.risk.capital + sum(p for t, p in store.closed_pnl(mode) if t < start)
     t, eq = equity_of(trips, capital_then, start, end)
     pnl = np.array([x["pnl"] for x in trips])
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     book = RegimeBook(store.regimes(), cfg.regime)
     hours = range(start, end, HOUR_MS)
     regime_time = _count(book.at(h)[0] for h in hours)
-    refused = dict(store.conn.execute(
-        "SELECT reason, COUNT(*) FROM rejections WHERE t >= ? AND t < ? GROUP BY reason",
-        (start, end)).fetchall())
+    refused = store.rejection_counts(mode, start, end)
     dd = metrics.drawdown(t, eq)
     return {
-        "kind": "weekly", "week": label, "from": start, "to": end, "trades": len(trips),
+        "kind": "weekly", "mode": mode, "week": label, "from": start, "to": end, "trades": len(trips),
         "win_rate": len(wins) / len(pnl) if len(pnl) else None,
         "pnl": float(pnl.sum()) if len(pnl) else 0.0,
         "avg_win": float(wins.mean()) if len(wins) else None,
@@ -118,7 +117,8 @@ def weekly(store, cfg, week: str | None, now: int) -> dict:
         "fees": float(sum(x["fees"] for x in trips)),
         "funding": float(sum(x["funding"] for x in trips)),
         "regime_hours": regime_time, "refused_entries": refused,
-        "losing_weeks": risk.losing_weeks(store.closed_pnl(), end, cfg.risk.losing_weeks_halt),
+        "losing_weeks": risk.losing_weeks(store.closed_pnl(mode), end,
+                                          cfg.risk.losing_weeks_halt),
         "equity_t": t.tolist(), "equity": eq.tolist(),
     }
 

@@ -22,6 +22,7 @@ from . import config as config_mod
 from . import records
 from .errors import ExitCode, PerpbotError
 from .logs import Diag
+from .procs import die_with_parent_from_env
 
 
 class StageInterrupted(Exception):
@@ -111,6 +112,7 @@ def stage(name: str):
         @common_options
         @functools.wraps(fn)
         def wrapper(config_path, verbose, quiet, **kwargs):
+            die_with_parent_from_env()
             level = "debug" if verbose else "error" if quiet else "info"
             ctx = StageContext(name, config_path, level)
             signal.signal(signal.SIGINT, ctx._on_signal)

@@ -8,6 +8,7 @@ exchange's decimal strings parse to the same float64 every time), times INTEGER 
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -79,7 +80,29 @@ MIGRATIONS: list[str] = [
         regime TEXT, PRIMARY KEY (symbol, t, action)
     );
     """,
+    # 5: the tick journal. A tick's intents are stored before anything executes, so a tick run
+    # again after a crash executes what was decided instead of deciding again; a tick is done
+    # (done_ms set) in the transaction of its final fill. Refused entries belong to a ledger.
+    """
+    CREATE TABLE ticks (
+        mode TEXT NOT NULL, close INTEGER NOT NULL, started_ms INTEGER NOT NULL,
+        done_ms INTEGER, PRIMARY KEY (mode, close)
+    );
+    CREATE TABLE tick_intents (
+        mode TEXT NOT NULL, close INTEGER NOT NULL, seq INTEGER NOT NULL, cloid TEXT NOT NULL,
+        intent TEXT NOT NULL, PRIMARY KEY (mode, close, seq)
+    );
+    ALTER TABLE rejections ADD COLUMN mode TEXT NOT NULL DEFAULT 'paper';
+    CREATE INDEX trades_mode_t ON trades (mode, t);
+    INSERT INTO ticks (mode, close, started_ms, done_ms)
+        SELECT 'paper', CAST(value AS INTEGER), updated_ms, updated_ms FROM bot_state
+        WHERE key = 'last_tick';
+    DELETE FROM bot_state WHERE key = 'last_tick';
+    UPDATE bot_state SET key = 'cooldown_until:paper' WHERE key = 'cooldown_until';
+    """,
 ]
+# The ledgers a loop keeps; a replay keeps its state in its own records and writes none of them.
+LEDGER_MODES = ("paper", "live")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 CANDLE_COLS = ("symbol", "tf", "t", "t_close", "o", "h", "l", "c", "v", "n")
@@ -87,6 +110,11 @@ CANDLE_COLS = ("symbol", "tf", "t", "t_close", "o", "h", "l", "c", "v", "n")
 
 class StoreError(PerpbotError):
     pass
+
+
+def cooldown_key(mode: str) -> str:
+    """bot_state key of a ledger's cooldown after a stop loss."""
+    return f"cooldown_until:{mode}"
 
 
 def _time_range(sql: str, args: list, start: int | None, end: int | None) -> tuple[str, list]:
@@ -176,20 +204,27 @@ class Store:
                 self.conn.execute("ROLLBACK")
                 raise StoreError(f"{self.path}: migration to version {target} failed: {e}") from None
 
-    def _batch(self, sql: str, rows: Iterable[Sequence]) -> int:
-        """Run one statement over many rows in one transaction; return the rows changed."""
+    @contextlib.contextmanager
+    def _transaction(self):
+        """A write transaction (BEGIN IMMEDIATE): committed when the block ends, rolled back if
+        it raises."""
         if self.readonly:
             raise StoreError(f"{self.path}: opened read-only")
         cur = self.conn.cursor()
         try:
             cur.execute("BEGIN IMMEDIATE")
-            cur.executemany(sql, rows)
-            changed = cur.rowcount
+            yield cur
             cur.execute("COMMIT")
         except BaseException:
             if self.conn.in_transaction:
                 cur.execute("ROLLBACK")
             raise
+
+    def _batch(self, sql: str, rows: Iterable[Sequence]) -> int:
+        """Run one statement over many rows in one transaction; return the rows changed."""
+        with self._transaction() as cur:
+            cur.executemany(sql, rows)
+            changed = cur.rowcount
         return max(changed, 0)
 
     # candles -----------------------------------------------------------------------------------
@@ -272,31 +307,35 @@ class Store:
         last = self.conn.execute("SELECT MAX(t) FROM regime_snapshots").fetchone()[0]
         return None if last is None else self.regimes(start=last)[-1]
 
-    # positions ---------------------------------------------------------------------------------
+    # the ledger (paper or live: every query names its mode) ----------------------------------
 
-    def open_position(self, symbol: str) -> dict | None:
-        """The symbol's open position from the trades ledger: its last trade, if that opened one."""
+    def open_position(self, symbol: str, mode: str) -> dict | None:
+        """The symbol's open position in a ledger: its last trade there, if that opened one."""
         row = self.conn.execute(
             "SELECT action, side, size, price, t, fee, cloid FROM trades WHERE symbol = ? "
-            "ORDER BY t DESC, rowid DESC LIMIT 1", (symbol,)).fetchone()
+            "AND mode = ? ORDER BY t DESC, rowid DESC LIMIT 1", (symbol, mode)).fetchone()
         if row is None or row[0] != "open":
             return None
         return {"symbol": symbol, "side": row[1], "size": row[2], "price": row[3], "t": row[4],
                 "fee": row[5], "cloid": row[6]}
 
-    def fill_by_cloid(self, cloid: str) -> dict | None:
-        """The fill record stored with the trade of this cloid, if it was filled."""
+    def open_positions(self, mode: str) -> list[dict]:
+        symbols = [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT symbol FROM trades WHERE mode = ?", (mode,))]
+        return [p for p in (self.open_position(s, mode) for s in symbols) if p is not None]
+
+    def fill_by_cloid(self, cloid: str, mode: str) -> dict | None:
+        """The fill record stored with the ledger's trade of this cloid, if it was filled."""
         row = self.conn.execute("SELECT o.fill FROM trades t JOIN orders o USING (cloid) "
-                                "WHERE t.cloid = ?", (cloid,)).fetchone()
+                                "WHERE t.cloid = ? AND t.mode = ?", (cloid, mode)).fetchone()
         return orjson.loads(row[0]) if row else None
 
-    def record_fill(self, intent: dict, fill: dict) -> None:
-        """The order and its trade, in one transaction."""
-        if self.readonly:
-            raise StoreError(f"{self.path}: opened read-only")
-        cur = self.conn.cursor()
-        try:
-            cur.execute("BEGIN IMMEDIATE")
+    def record_fill(self, intent: dict, fill: dict, finish_tick: int | None = None) -> None:
+        """The order and its trade in one transaction; with `finish_tick` (a candle close) the
+        tick of that close is marked done in the same transaction."""
+        if fill["mode"] not in LEDGER_MODES:
+            raise StoreError(f"a {fill['mode']} fill is not for the ledger")
+        with self._transaction() as cur:
             cur.execute("INSERT INTO orders (cloid, symbol, t, action, side, size, price, reason, "
                         "mode, status, oid, created_ms, updated_ms, fill) VALUES "
                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'filled', NULL, ?, ?, ?)",
@@ -310,33 +349,28 @@ class Store:
                          fill["size"], fill["price"], fill["fee"], fill["mode"], fill["action"],
                          fill["reason"], fill["slippage"], fill.get("funding") or 0.0,
                          fill.get("pnl")))
-            cur.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:
-                cur.execute("ROLLBACK")
-            raise
+            if finish_tick is not None:
+                self._finish_tick(cur, fill["mode"], finish_tick, fill["t"])
 
-    def open_positions(self) -> list[dict]:
-        symbols = [r[0] for r in self.conn.execute("SELECT DISTINCT symbol FROM trades")]
-        return [p for p in map(self.open_position, symbols) if p is not None]
-
-    def closed_pnl(self, start: int | None = None, end: int | None = None) -> list[tuple[int, float]]:
-        """(t, pnl) of every closing trade, t in [start, end]: realized PnL net of costs."""
-        sql, args = _time_range("SELECT t, pnl FROM trades WHERE action = 'close' AND pnl IS NOT NULL",
-                                [], start, end)
+    def closed_pnl(self, mode: str, start: int | None = None,
+                   end: int | None = None) -> list[tuple[int, float]]:
+        """(t, pnl) of every closing trade of a ledger, t in [start, end]: realized PnL net of
+        costs."""
+        sql, args = _time_range("SELECT t, pnl FROM trades WHERE mode = ? AND action = 'close' "
+                                "AND pnl IS NOT NULL", [mode], start, end)
         return self.conn.execute(sql + " ORDER BY t", args).fetchall()
 
-    def risk_state(self, now: int, capital: float):
-        """The risk gate's view of the account at `now`, from the ledger and bot_state."""
+    def risk_state(self, now: int, capital: float, mode: str):
+        """The risk gate's view of a ledger's account at `now`, from the ledger and bot_state."""
         from .risk import Position, RiskState
         from .timeutil import DAY_MS
 
         day = now - now % DAY_MS
-        closes = self.closed_pnl()
-        cooldown = self.get_state("cooldown_until")
+        closes = self.closed_pnl(mode)
+        cooldown = self.get_state(cooldown_key(mode))
         return RiskState(
             positions={p["symbol"]: Position(p["symbol"], p["side"], p["size"], p["price"], p["t"])
-                       for p in self.open_positions()},
+                       for p in self.open_positions(mode)},
             equity=capital + sum(pnl for _, pnl in closes),
             realized_today=sum(pnl for t, pnl in closes if day <= t <= now), day=day,
             cooldown_until=int(cooldown) if cooldown else None,
@@ -347,10 +381,52 @@ class Store:
         raw = self.get_state("exchange_meta")
         return orjson.loads(raw) if raw else {}
 
-    def record_rejection(self, rec: dict) -> None:
-        self._batch("INSERT INTO rejections (symbol, t, action, reason, regime) VALUES "
-                    "(?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    [(rec["symbol"], rec["t"], rec["action"], rec["reason"], rec.get("regime"))])
+    def record_rejection(self, rec: dict, mode: str) -> None:
+        self._batch("INSERT INTO rejections (symbol, t, action, reason, regime, mode) VALUES "
+                    "(?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    [(rec["symbol"], rec["t"], rec["action"], rec["reason"], rec.get("regime"),
+                      mode)])
+
+    def rejection_counts(self, mode: str, start: int, end: int) -> dict[str, int]:
+        """Refused entries of a ledger with t in [start, end), by the check that refused them."""
+        return dict(self.conn.execute(
+            "SELECT reason, COUNT(*) FROM rejections WHERE mode = ? AND t >= ? AND t < ? "
+            "GROUP BY reason", (mode, start, end)).fetchall())
+
+    # the tick journal ----------------------------------------------------------------------------
+
+    def start_tick(self, mode: str, close: int, intents: list[dict], now_ms: int) -> None:
+        """Journal a tick and the intents it decided, in one transaction, before any executes."""
+        with self._transaction() as cur:
+            cur.execute("INSERT INTO ticks (mode, close, started_ms) VALUES (?, ?, ?)",
+                        (mode, close, now_ms))
+            cur.executemany("INSERT INTO tick_intents (mode, close, seq, cloid, intent) VALUES "
+                            "(?, ?, ?, ?, ?)",
+                            [(mode, close, k, i["cloid"], orjson.dumps(i).decode())
+                             for k, i in enumerate(intents)])
+
+    def tick_intents(self, mode: str, close: int) -> list[dict] | None:
+        """The intents journalled for a tick, in order; None when the tick was never started."""
+        if self.conn.execute("SELECT 1 FROM ticks WHERE mode = ? AND close = ?",
+                             (mode, close)).fetchone() is None:
+            return None
+        return [orjson.loads(r[0]) for r in self.conn.execute(
+            "SELECT intent FROM tick_intents WHERE mode = ? AND close = ? ORDER BY seq",
+            (mode, close))]
+
+    def finish_tick(self, mode: str, close: int, now_ms: int) -> None:
+        with self._transaction() as cur:
+            self._finish_tick(cur, mode, close, now_ms)
+
+    @staticmethod
+    def _finish_tick(cur, mode: str, close: int, now_ms: int) -> None:
+        cur.execute("UPDATE ticks SET done_ms = ? WHERE mode = ? AND close = ? AND done_ms IS "
+                    "NULL", (now_ms, mode, close))
+
+    def last_tick(self, mode: str) -> int | None:
+        """The close of the last tick of this mode that ran to its end."""
+        return self.conn.execute("SELECT MAX(close) FROM ticks WHERE mode = ? AND done_ms IS NOT "
+                                 "NULL", (mode,)).fetchone()[0]
 
     # bot state ---------------------------------------------------------------------------------
 

@@ -1,24 +1,29 @@
 """The trade loop: at each candle close, the five stages as child processes,
 
     fetch-candles --update --end C --last W | compute-indicators | emit-signals --latest
-      | risk-gate | execute --mode paper
+      | risk-gate  ->  (the tick journal)  ->  execute --tick C
 
 with their stderr in the JSON log; the regime polled on its schedule; the WebSocket mid feed;
 and the control socket (get_state, pause, resume, emergency_close).
 
-A tick is defined by the close C of the candle it decides on: fetch-candles ends its window at
-that candle, so a tick run again (after a crash) sees the same candles and derives the same
-orders, which execute never fills twice. bot_state "last_tick" records the last tick that ran
-to the end; on start-up a closed candle with no finished tick is decided at once. A failed stage
-is logged with its exit code and the loop waits for the next candle. SIGTERM and SIGINT let the
-tick in progress finish, then the loop stops.
+A tick is defined by the close C of the candle it decides on. The intents risk-gate decides are
+journalled in the store (with the tick's start, in one transaction) before execute sees them,
+and execute marks the tick done in the transaction of its final fill. A tick run again after a
+crash therefore executes the journalled intents instead of deciding again on a position its
+own fills have changed, and execute answers an intent already filled with its recorded fill.
+On start-up a closed candle with no finished tick is run at once.
+
+The control socket is served from the start, before any exchange call, and keeps answering
+while the exchange is unreachable; the loop then tries again every few seconds and logs one
+line when the outage starts and one when it ends. A failed stage is logged with its exit code:
+a temporary failure (75) is tried again shortly, any other waits for the next candle. SIGTERM
+and SIGINT let the tick in progress finish (or abandon it after a moment), then the loop stops.
 """
 
 from __future__ import annotations
 
 import collections
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -30,16 +35,18 @@ import orjson
 from . import ipc, risk
 from .clock import make_clock
 from .config import Config
-from .errors import PerpbotError
+from .errors import ExitCode, PerpbotError, TemporaryFailure
 from .execution import costs
 from .feed import MidFeed
 from .hl import parse
 from .hl.client import InfoClient
+from .loop import tick as stages
+from .loop.outage import RETRY_S, ExchangeHealth
+from .procs import child_env
 from .regime import RegimeBook
 from .store import Store
 from .timeutil import HOUR_MS, MINUTE_MS, floor_to, interval_ms, iso
 
-BIN = Path(__file__).resolve().parents[2] / "bin"
 TICK_TIMEOUT_S = 120.0
 
 
@@ -58,10 +65,14 @@ class Supervisor:
         self.clock = make_clock(cfg.exchange)
         self.iv = interval_ms(cfg.strategy.timeframe)
         self.store = Store.open(cfg.db_path)
-        self.client = InfoClient.from_config(cfg.exchange, log=log)
+        # one try per call: the loop itself retries every RETRY_S while the exchange is down
+        self.probe = InfoClient(cfg.exchange.api_url, timeout_s=min(cfg.exchange.timeout_s, 5.0),
+                                retries=0)
+        self.health = ExchangeHealth(log)
         self.stop = threading.Event()
         self.trade_lock = threading.Lock()
         self.started = time.time()
+        self.ready = False
         self.last_tick: dict | None = None
         self.last_signals: list = []
         self.last_fills: collections.deque = collections.deque(maxlen=20)
@@ -74,13 +85,14 @@ class Supervisor:
 
     # start-up ----------------------------------------------------------------------------------
 
-    def startup(self) -> None:
-        now = self.clock.now_ms()
-        closes = self.store.closed_pnl()
+    def startup(self, now: int) -> None:
+        """The losing-weeks halt and the exchange's lot sizes, once the exchange answers."""
+        meta = parse.size_decimals(self.probe.meta())
+        closes = self.store.closed_pnl(self.mode)
         lost = risk.losing_weeks(closes, now, self.cfg.risk.losing_weeks_halt)
         halt = lost >= self.cfg.risk.losing_weeks_halt
         if halt and not self.force:
-            if not self.store.open_positions():
+            if not self.store.open_positions(self.mode):
                 raise Halted(f"halted: the last {lost} 7-day windows all lost money; start with "
                              f"--force to trade anyway")
             self.log.warning("losing-weeks halt: positions are open, so the loop runs with new "
@@ -88,123 +100,162 @@ class Supervisor:
         elif halt:
             self.log.warning("losing-weeks halt overridden by --force", losing_weeks=lost)
         self.store.set_state("halt_entries", "1" if halt and not self.force else "0", now)
-        self.store.set_state("exchange_meta",
-                             orjson.dumps(parse.size_decimals(self.client.meta())).decode(), now)
+        self.store.set_state("exchange_meta", orjson.dumps(meta).decode(), now)
+        self.ready = True
 
     # the loop ----------------------------------------------------------------------------------
 
     def run(self) -> None:
+        import signal
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop.set())
-        self.startup()
         server = ipc.ControlServer(ipc.socket_path(self.cfg.db_path), self.handle, self.log).start()
-        ws_url = "ws" + self.cfg.exchange.api_url.rstrip("/")[len("http"):] + "/ws"
-        self.feed = MidFeed(ws_url, lambda: Store.open(self.cfg.db_path), self.client,
-                            self.log).start()
-        self.log.info("trade loop started", mode=self.mode, tf=self.cfg.strategy.timeframe,
-                      symbols=list(self.cfg.symbols), socket=str(server.path))
         try:
+            ws_url = "ws" + self.cfg.exchange.api_url.rstrip("/")[len("http"):] + "/ws"
+            self.feed = MidFeed(ws_url, lambda: Store.open(self.cfg.db_path), self.probe,
+                                self.log).start()
+            self.log.info("trade loop started", mode=self.mode, tf=self.cfg.strategy.timeframe,
+                          symbols=list(self.cfg.symbols), socket=str(server.path), pid=os.getpid())
             while not self.stop.is_set():
-                now = self.clock.now_ms()
-                if self.cfg.regime.markets and now >= self.next_regime_poll:
-                    self.poll_regime(now)
-                close = floor_to(now, self.iv)
-                done = int(self.store.get_state("last_tick") or 0)
-                if close > done and close != self.failed_close:
-                    with self.trade_lock:
-                        self.tick(close)
-                    continue
-                wake = close + self.iv
-                if self.cfg.regime.markets:
-                    wake = min(wake, self.next_regime_poll)
-                self.clock.sleep_until(wake, self.stop)
+                try:
+                    self.step()
+                except TemporaryFailure as e:
+                    self.health.failed(e.msg)
+                    self.stop.wait(RETRY_S)
         finally:
-            self.feed.stop.set()
+            if self.feed:
+                self.feed.stop.set()
             server.close()
             self.log.info("trade loop stopped")
 
+    def step(self) -> None:
+        """One pass: read the clock, make sure the exchange answers, run the tick that is due or
+        sleep until one is. Raises TemporaryFailure while the exchange cannot be reached."""
+        now = self.clock.now_ms()
+        if not self.ready:
+            self.startup(now)
+        elif self.health.down:
+            self.probe.all_mids()
+        self.health.ok()
+        if self.cfg.regime.markets and now >= self.next_regime_poll:
+            self.poll_regime(now)
+        close = floor_to(now, self.iv)
+        done = self.store.last_tick(self.mode) or 0
+        if close > done and close != self.failed_close:
+            with self.trade_lock:
+                self.tick(close)
+            return
+        wake = close + self.iv
+        if self.cfg.regime.markets:
+            wake = min(wake, self.next_regime_poll)
+        self.clock.sleep_until(wake, self.stop)
+
     def poll_regime(self, now: int) -> None:
         self.next_regime_poll = now + int(self.cfg.regime.poll_minutes * MINUTE_MS)
-        r = subprocess.run([sys.executable, str(BIN / "poll-regime"), "--config",
+        r = subprocess.run([sys.executable, str(stages.BIN / "poll-regime"), "--config",
                             str(self.config_path), "--quiet"], capture_output=True,
-                           timeout=TICK_TIMEOUT_S)
+                           timeout=TICK_TIMEOUT_S, env=child_env())
         self._forward("poll-regime", r.stderr.splitlines())
         if r.returncode == 0 and r.stdout:
             self.regime = orjson.loads(r.stdout.splitlines()[-1])
         else:
             self._error("poll-regime failed", code=r.returncode)
 
-    def commands(self, close: int) -> list[tuple[str, list[str]]]:
+    def decide_commands(self, close: int) -> list[tuple[str, list[str]]]:
         cfg = self.cfg
         return [
             ("fetch-candles", [*cfg.symbols, "--tf", cfg.strategy.timeframe, "--update",
                                "--end", str(close - self.iv), "--last",
                                str(cfg.indicators.window), "--funding"]),
             ("compute-indicators", []),
-            ("emit-signals", ["--latest"]),
-            ("risk-gate", []),
-            ("execute", ["--mode", self.mode]),
+            ("emit-signals", ["--latest", "--mode", self.mode]),
+            ("risk-gate", ["--mode", self.mode]),
         ]
 
     def tick(self, close: int) -> None:
-        """Run the pipeline for the candle that closed at `close` (ms)."""
-        lag_s = max(0.0, (self.clock.now_ms() - close) / 1000 / self.clock.speed)
+        """Run the tick of the candle that closed at `close` (ms): decide and journal its
+        intents, or take the journalled ones of a tick that crashed; then execute them."""
+        speed = self.clock.speed if self.clock.speed > 0 else 1.0
+        lag_s = max(0.0, (self.clock.now_ms() - close) / 1000 / speed)
         t0 = time.perf_counter()
-        procs, threads = [], []
-        signals: list[dict] = []
-        outputs: list[dict] = []
-        env = {**os.environ, "PERPBOT_LINE_BUFFERED": "1"}
-        prev = None
-        for name, args in self.commands(close):
-            # emit-signals' output comes through this process (the relay keeps the signals for
-            # get_state); every other stage reads its predecessor's stdout directly.
-            if prev is None:
-                stdin = subprocess.DEVNULL
-            elif name == "risk-gate":
-                stdin = subprocess.PIPE
-            else:
-                stdin = prev.stdout
-            p = subprocess.Popen([sys.executable, str(BIN / name), *args, "--config",
-                                  str(self.config_path)], stdin=stdin, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, env=env, start_new_session=True)
-            if name == "risk-gate":
-                threads.append(_relay(prev.stdout, p.stdin, signals))
-            elif prev is not None:
-                prev.stdout.close()             # the next stage owns that pipe now
-            threads.append(_forward_thread(self, name, p.stderr))
-            procs.append((name, p))
-            prev = p
-        threads.append(_collect(prev.stdout, outputs))
-        codes = {}
+        journalled = self.store.tick_intents(self.mode, close)
+        group = stages.StageGroup(self.config_path)
         deadline = time.monotonic() + TICK_TIMEOUT_S
-        for name, p in procs:
-            try:
-                codes[name] = p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                codes[name] = p.wait()
-        for th in threads:
-            th.join(timeout=5)
-        duration = time.perf_counter() - t0
-        fills = [o for o in outputs if o.get("type") == "fill"]
+        signals: list[dict] = []
+        decided: list[dict] = []
+        fills: list[dict] = []
+        codes: dict[str, int] = {}
+        try:
+            if journalled is None:
+                prev = None
+                for name, args in self.decide_commands(close):
+                    stdin = subprocess.DEVNULL if prev is None else \
+                        subprocess.PIPE if name == "risk-gate" else prev.stdout
+                    p = group.spawn(name, args, stdin)
+                    if name == "risk-gate":
+                        group.thread(stages.relay, prev.stdout, p.stdin, signals)
+                    elif prev is not None:
+                        prev.stdout.close()         # the next stage owns that pipe now
+                    prev = p
+                group.thread(stages.collect, prev.stdout, decided)
+            # execute starts with the others (its start-up overlaps theirs), waits for intents
+            ex = group.spawn("execute", ["--mode", self.mode, "--tick", str(close)],
+                             subprocess.PIPE)
+            group.thread(stages.collect, ex.stdout, fills)
+            if journalled is None:
+                codes = group.wait([n for n, _ in self.decide_commands(close)], deadline,
+                                   self.stop)
+                if any(c != 0 for c in codes.values()):
+                    group.kill()            # execute included: nothing was decided
+                    group.wait(["execute"], deadline, self.stop)
+                else:
+                    intents = [r for r in decided if r.get("type") == "intent"]
+                    self.store.start_tick(self.mode, close, intents, int(time.time() * 1000))
+                    stages.feed(ex.stdin, intents)
+            else:
+                stages.feed(ex.stdin, journalled)
+                self.log.info("tick resumed from the journal", close=close,
+                              intents=len(journalled))
+            if all(c == 0 for c in codes.values()):
+                codes.update(group.wait(["execute"], deadline, self.stop))
+        finally:
+            group.kill()                    # a no-op unless something is still running
+            group.finish()
+        self._tick_done(close, codes, group, signals, decided, fills, lag_s,
+                        time.perf_counter() - t0)
+
+    def _tick_done(self, close, codes, group, signals, decided, fills, lag_s, duration) -> None:
+        fills = [o for o in fills if o.get("type") == "fill"]
+        ok = all(c == 0 for c in codes.values())
+        temporary = not ok and all(c in (0, ExitCode.TEMPFAIL) for c in codes.values())
+        for name, lines in group.stderr.items():
+            self._forward(name, lines, quiet=temporary)
         self.last_signals = signals
         self.last_fills.extend(fills)
-        ok = all(c == 0 for c in codes.values())
         self.last_tick = {"close": close, "close_iso": iso(close), "ok": ok, "exit_codes": codes,
                           "duration_s": round(duration, 4), "lag_s": round(lag_s, 4),
                           "latency_s": round(lag_s + duration, 4), "fills": len(fills),
-                          "rejected": [o for o in outputs if o.get("type") == "rejected"]}
+                          "rejected": [o for o in decided if o.get("type") == "rejected"]}
         if ok:
             self.failed_close = None
-            self.store.set_state("last_tick", str(close), close)
             self.latencies.append(lag_s + duration)
             self.log.info("tick", close=close, latency_s=round(lag_s + duration, 4),
                           duration_s=round(duration, 4), fills=len(fills),
                           signals=[(s["symbol"], s["action"]) for s in signals])
+            return
+        failed = {k: v for k, v in codes.items() if v != 0}
+        if self.stop.is_set():
+            self.log.warning("tick abandoned: the loop is stopping", close=close,
+                             exit_codes=failed)
+        elif temporary:
+            # most likely the exchange: confirm, so an outage is one line, not one per retry
+            self.probe.all_mids()
+            self._error("tick failed for now; retrying", close=close, exit_codes=failed)
+            self.stop.wait(RETRY_S)
         else:
             self.failed_close = close
-            failed = {k: v for k, v in codes.items() if v != 0}
-            self._error("tick failed; retrying at the next candle", close=close, exit_codes=failed)
+            self._error("tick failed; retrying at the next candle", close=close,
+                        exit_codes=failed)
 
     # the control socket ------------------------------------------------------------------------
 
@@ -224,17 +275,17 @@ class Supervisor:
     def emergency_close(self, which: str) -> dict:
         with self.trade_lock, Store.open(self.cfg.db_path) as st:
             now = self.clock.now_ms()
-            positions = [p for p in st.open_positions() if which in ("all", p["symbol"])]
+            positions = [p for p in st.open_positions(self.mode) if which in ("all", p["symbol"])]
             intents = [risk.intent(p["symbol"], now, now, "close", p["side"], p["size"],
                                    p["price"], "emergency_close", "NORMAL") for p in positions]
             if which == "all":
                 st.set_state("paused", "1", now)        # no re-entry at the next candle
-        if not intents:
-            return {"closed": [], "paused": which == "all"}
-        r = subprocess.run([sys.executable, str(BIN / "execute"), "--mode", self.mode,
-                            "--config", str(self.config_path)],
-                           input=b"".join(orjson.dumps(i) + b"\n" for i in intents),
-                           capture_output=True, timeout=TICK_TIMEOUT_S)
+            if not intents:
+                return {"closed": [], "paused": which == "all"}
+            r = subprocess.run([sys.executable, str(stages.BIN / "execute"), "--mode", self.mode,
+                                "--config", str(self.config_path)],
+                               input=b"".join(orjson.dumps(i) + b"\n" for i in intents),
+                               capture_output=True, timeout=TICK_TIMEOUT_S, env=child_env())
         self._forward("execute", r.stderr.splitlines())
         fills = [orjson.loads(x) for x in r.stdout.splitlines()]
         self.last_fills.extend(fills)
@@ -243,9 +294,10 @@ class Supervisor:
         return {"closed": fills, "paused": which == "all", "exit_code": r.returncode}
 
     def snapshot(self) -> dict:
+        """The state for get_state; never calls the exchange (it answers during an outage)."""
+        now = self.clock.estimate_ms()
         with Store.open_readonly(self.cfg.db_path) as st:
-            now = self.clock.now_ms()
-            rs = st.risk_state(now, self.cfg.risk.capital)
+            rs = st.risk_state(now, self.cfg.risk.capital, self.mode)
             mids = self.feed.mids if self.feed else {}
             positions = []
             unreal = 0.0
@@ -264,6 +316,8 @@ class Supervisor:
         return {
             "mode": self.mode, "pid": os.getpid(), "uptime_s": round(time.time() - self.started, 1),
             "clock": now, "clock_iso": iso(now), "timeframe": self.cfg.strategy.timeframe,
+            "exchange": self.health.describe(), "exchange_unreachable_since":
+                self.health.down_since, "exchange_error": self.health.reason or None,
             "equity": rs.equity + unreal, "realized_equity": rs.equity, "positions": positions,
             "last_signals": self.last_signals, "last_fills": list(self.last_fills)[-5:],
             "risk": {"paused": rs.paused, "halted": rs.halted, "cooldown_until": rs.cooldown_until,
@@ -280,7 +334,9 @@ class Supervisor:
 
     # logging -----------------------------------------------------------------------------------
 
-    def _forward(self, stage: str, lines) -> None:
+    def _forward(self, stage: str, lines, quiet: bool = False) -> None:
+        """A stage's stderr lines into the log; `quiet` logs them at debug level (a tick that
+        failed for a temporary reason: the outage itself is logged once)."""
         for raw in lines:
             try:
                 rec = orjson.loads(raw)
@@ -291,57 +347,9 @@ class Supervisor:
             msg = rec.pop("msg", "")
             rec.pop("stage", None)
             rec.pop("ts", None)
-            self.log.log(level if level in ("debug", "info", "warning", "error") else "info",
-                         msg, source=stage, **rec)
+            level = level if level in ("debug", "info", "warning", "error") else "info"
+            self.log.log("debug" if quiet else level, msg, source=stage, **rec)
 
     def _error(self, msg: str, **fields) -> None:
         self.errors.append({"t": int(time.time() * 1000), "msg": msg, **fields})
         self.log.error(msg, **fields)
-
-
-def _relay(src, dst, seen: list) -> threading.Thread:
-    """Pass emit-signals' records to risk-gate, keeping the signals for get_state."""
-    def run():
-        try:
-            for line in src:
-                try:
-                    rec = orjson.loads(line)
-                    if rec.get("type") == "signal":
-                        seen.append(rec)
-                except orjson.JSONDecodeError:
-                    pass
-                dst.write(line)
-                dst.flush()
-        except (BrokenPipeError, ValueError):
-            pass
-        finally:
-            for f in (dst, src):
-                try:
-                    f.close()
-                except (BrokenPipeError, ValueError, OSError):
-                    pass
-    th = threading.Thread(target=run, daemon=True)
-    th.start()
-    return th
-
-
-def _collect(src, out: list) -> threading.Thread:
-    def run():
-        for line in src:
-            try:
-                out.append(orjson.loads(line))
-            except orjson.JSONDecodeError:
-                pass
-        src.close()
-    th = threading.Thread(target=run, daemon=True)
-    th.start()
-    return th
-
-
-def _forward_thread(sup: Supervisor, stage: str, src) -> threading.Thread:
-    def run():
-        sup._forward(stage, src)
-        src.close()
-    th = threading.Thread(target=run, daemon=True)
-    th.start()
-    return th

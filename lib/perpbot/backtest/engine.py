@@ -19,7 +19,7 @@ exits, taker for stop exits, adverse slippage seeded by the order's cloid, and h
 side for every hour boundary crossed while open (a missing hour counts as zero and is counted).
 A position still open at the end closes at the last close as `backtest_end`.
 
-The Simulator is also what `risk-gate --sim` runs over a stream of signals, so a backtest run
+The Simulator is also what `risk-gate --replay` runs over a stream of signals, so a backtest run
 as a pipe gives the same trades (the pipe's signals carry the decision for each position state,
 since emit-signals cannot see the fills downstream).
 """
@@ -88,7 +88,7 @@ class Simulator:
     """One symbol's positions, pending entries and risk state, advanced a candle at a time.
 
     `candle()` returns the orders it filled (as intent records with the fill time in
-    decided_at and the fill's reference price in price), so execute --mode sim records the same
+    decided_at and the fill's reference price in price), so execute --mode replay records the same
     fills; it keeps the round trips itself.
     """
 

@@ -1,6 +1,12 @@
-"""Filling intents on paper (at the live mid) or in simulation (at the intent's price), and
-recording them: the order and the trade in one transaction, so a crash leaves either both or
-neither. An intent whose cloid is already filled is answered with the recorded fill."""
+"""Filling intents on paper (at the live mid) or in a replay of history (at the intent's price),
+and recording them in a ledger.
+
+The paper and live ledgers are the store's orders and trades, kept apart by mode: the order and
+the trade go in one transaction, so a crash leaves either both or neither. A replay keeps its
+ledger in memory for the run and writes nothing to the store, so replaying history never moves
+a paper or live account. In every ledger an intent whose cloid is already filled is answered
+with the recorded fill, never filled twice.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,58 @@ from ..store import Store
 from ..timeutil import interval_ms
 from . import costs
 
+MODES = ("paper", "live", "replay")
 
-class Executor:
-    def __init__(self, store: Store, mode: str, cost: CostParams, tf: str, mid_of=None, log=None):
+
+class StoreLedger:
+    """A paper or live ledger in the store."""
+
+    def __init__(self, store: Store, mode: str):
         self.store = store
         self.mode = mode
+
+    def fill_by_cloid(self, cloid: str) -> dict | None:
+        return self.store.fill_by_cloid(cloid, self.mode)
+
+    def open_position(self, symbol: str) -> dict | None:
+        return self.store.open_position(symbol, self.mode)
+
+    def record(self, intent: dict, fill: dict, finish_tick: int | None = None) -> None:
+        self.store.record_fill(intent, fill, finish_tick)
+
+
+class ReplayLedger:
+    """A replay's ledger: the run's own fills, in memory."""
+
+    mode = "replay"
+
+    def __init__(self):
+        self.fills: dict[str, dict] = {}
+        self.positions: dict[str, dict] = {}
+
+    def fill_by_cloid(self, cloid: str) -> dict | None:
+        return self.fills.get(cloid)
+
+    def open_position(self, symbol: str) -> dict | None:
+        return self.positions.get(symbol)
+
+    def record(self, intent: dict, fill: dict, finish_tick: int | None = None) -> None:
+        self.fills[fill["cloid"]] = fill
+        if fill["action"] == "open":
+            self.positions[fill["symbol"]] = {
+                "symbol": fill["symbol"], "side": fill["side"], "size": fill["size"],
+                "price": fill["price"], "t": fill["t"], "fee": fill["fee"], "cloid": fill["cloid"]}
+        else:
+            self.positions.pop(fill["symbol"], None)
+
+
+class Executor:
+    """`store` is read for funding rates and candle closes; fills go to `ledger`."""
+
+    def __init__(self, store: Store, ledger, cost: CostParams, tf: str, mid_of=None, log=None):
+        self.store = store
+        self.ledger = ledger
+        self.mode = ledger.mode
         self.cost = cost
         self.tf = tf
         self.mid_of = mid_of            # paper: symbol -> mid now
@@ -32,14 +85,15 @@ class Executor:
             return prices[i] if i >= 0 else fallback
         return mark
 
-    def execute(self, intent: dict, now: int) -> dict | None:
+    def execute(self, intent: dict, now: int, finish_tick: int | None = None) -> dict | None:
         """The fill record for an intent, filling it if it was not filled before; None when the
-        intent no longer applies (a close with no position, an open with one already)."""
-        recorded = self.store.fill_by_cloid(intent["cloid"])
+        intent no longer applies (a close with no position, an open with one already). With
+        `finish_tick`, a new fill is recorded in one transaction with that tick's end."""
+        recorded = self.ledger.fill_by_cloid(intent["cloid"])
         if recorded is not None:
             return recorded
         symbol, side, action = intent["symbol"], intent["side"], intent["action"]
-        pos = self.store.open_position(symbol)
+        pos = self.ledger.open_position(symbol)
         if action == "close" and (pos is None or pos["side"] != side):
             self._warn("close intent without that position: skipped", intent)
             return None
@@ -47,8 +101,9 @@ class Executor:
             self._warn("open intent while a position is open: skipped", intent)
             return None
         size = pos["size"] if action == "close" else intent["size"]
-        t = intent["decided_at"] if self.mode == "sim" else now
-        mid = intent["price"] if self.mode == "sim" else self.mid_of(symbol)
+        replay = self.mode == "replay"
+        t = intent["decided_at"] if replay else now
+        mid = intent["price"] if replay else self.mid_of(symbol)
         f = costs.fill(action, side, size, mid, intent["reason"], intent["cloid"], self.cost)
         funding = pnl = None
         if action == "close":
@@ -66,7 +121,7 @@ class Executor:
                "taker": f.taker}
         if action == "close":
             rec.update(funding=funding, pnl=pnl, entry_price=pos["price"])
-        self.store.record_fill(intent, rec)
+        self.ledger.record(intent, rec, finish_tick)
         return rec
 
     def _warn(self, msg, intent):

@@ -37,6 +37,14 @@ class Clock:
     def now_ms(self) -> int:
         return self.start_ms + int((self.mono() - self.m0) * 1000 * self.speed)
 
+    def set(self, time_ms: int | None = None, speed: float | None = None) -> None:
+        """Move the clock to `time_ms` and/or run it at `speed` from now on (0 stops it)."""
+        now = self.now_ms()
+        self.start_ms = now if time_ms is None else int(time_ms)
+        self.m0 = self.mono()
+        if speed is not None:
+            self.speed = float(speed)
+
 
 @dataclass
 class Fault:
@@ -68,6 +76,7 @@ class SimExchange:
         self.accounts: dict[str, Account] = {}
         self.default_balance = balance
         self.stats = {"info": 0, "rejected_429": 0}
+        self.down_until = 0.0           # monotonic s: an outage drops every connection until then
 
     # accounting --------------------------------------------------------------------------------
 
@@ -221,6 +230,9 @@ def _json(data, status: int = 200) -> web.Response:
 @web.middleware
 async def faults_middleware(request: web.Request, handler):
     ex: SimExchange = request.app["exchange"]
+    if time.monotonic() < ex.down_until:
+        request.transport.close()           # down: every request, the clock's included, dropped
+        raise web.HTTPServiceUnavailable()  # never reaches the closed socket
     if not request.path.startswith("/sim/"):
         fault = ex.take_fault("/" + request.path.split("/")[1])
         if fault is not None:
@@ -283,6 +295,27 @@ async def post_fault(request: web.Request) -> web.Response:
                            status=int(spec.get("status", 0)), delay_s=float(spec.get("delay_s", 0)),
                            drop=bool(spec.get("drop", False))))
     return _json({"queued": len(ex.faults)})
+
+
+async def post_clock(request: web.Request) -> web.Response:
+    """Set the clock: {"time": ms, "speed": x}, either optional; speed 0 stops it (a stepped
+    clock, for tests that must see the same prices at the same times run after run)."""
+    ex: SimExchange = request.app["exchange"]
+    spec = orjson.loads(await request.read())
+    ex.clock.set(spec.get("time"), spec.get("speed"))
+    return _json({"time": ex.clock.now_ms(), "speed": ex.clock.speed})
+
+
+async def post_outage(request: web.Request) -> web.Response:
+    """Go down for {"seconds": s} of wall time: every WebSocket is closed and every request
+    (GET /sim/time included) is dropped unanswered until then, as a stopped exchange would be.
+    The simulated clock runs on meanwhile."""
+    ex: SimExchange = request.app["exchange"]
+    seconds = float(orjson.loads(await request.read()).get("seconds", 10))
+    ex.down_until = time.monotonic() + seconds
+    for ws in list(request.app["sockets"]):
+        await ws.close(message=b"hl-sim outage")
+    return _json({"down_s": seconds})
 
 
 async def post_drop_ws(request: web.Request) -> web.Response:
@@ -398,6 +431,8 @@ def make_app(exchange: SimExchange, push_interval_s: float = 0.2,
     app.router.add_post("/sim/fault", post_fault)
     app.router.add_get("/sim/stats", get_stats)
     app.router.add_post("/sim/drop-ws", post_drop_ws)
+    app.router.add_post("/sim/clock", post_clock)
+    app.router.add_post("/sim/outage", post_outage)
     return app
 
 
