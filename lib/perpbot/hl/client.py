@@ -7,7 +7,6 @@ The base URL comes from config (exchange.api_url); tests point it at hl-sim on 1
 
 from __future__ import annotations
 
-import random
 import time
 from typing import Callable, Iterator
 
@@ -16,6 +15,8 @@ import requests
 
 from ..errors import PerpbotError, TemporaryFailure
 from ..timeutil import interval_ms
+from .. import retry
+from ..retry import Retryable, retry_after_s
 from . import weights
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -49,61 +50,53 @@ class InfoClient:
                    backoff_max_s=exchange_cfg.backoff_max_s,
                    weight_per_min=exchange_cfg.weight_per_min * exchange_cfg.weight_share, log=log)
 
-    def _backoff(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after:
-            try:
-                return min(float(retry_after), self.backoff_max_s)
-            except ValueError:
-                pass
-        base = min(self.backoff_s * 2 ** attempt, self.backoff_max_s)
-        return base * (0.5 + random.random() / 2)     # jitter, so clients do not retry in step
-
     def post_info(self, body: dict):
-        """One /info request, budgeted and retried; returns the parsed JSON."""
+        """One /info request, budgeted and retried by the shared policy; returns the JSON."""
         rtype = body.get("type", "?")
         url = self.base_url + "/info"
         base_weight = weights.info_weight(rtype)
         payload = orjson.dumps(body)
-        failure = ""
-        for attempt in range(self.retries + 1):
+
+        def attempt():
             while (wait := self.budget.take(base_weight)) > 0:
                 self.sleep(wait)
             self.weight_spent += base_weight
             self.requests_made += 1
-            retry_after = None
             try:
                 r = self.session.post(url, data=payload, timeout=self.timeout_s,
                                       headers={"Content-Type": "application/json"})
             except requests.Timeout:
-                failure = f"timed out after {self.timeout_s:g} s"
+                raise Retryable(f"timed out after {self.timeout_s:g} s") from None
             except requests.ConnectionError as e:
-                failure = "cannot connect" + _why(e)
-            else:
-                if r.status_code == 200:
-                    try:
-                        data = orjson.loads(r.content)
-                    except orjson.JSONDecodeError:
-                        raise ExchangeError(f"POST {url} {rtype}: response is not JSON: "
-                                            f"{r.text[:80]!r}") from None
-                    extra = weights.extra_weight(rtype, len(data) if isinstance(data, list) else 0)
-                    self.budget.charge(extra)
-                    self.weight_spent += extra
-                    return data
-                if r.status_code not in RETRY_STATUS:
-                    raise ExchangeError(f"POST {url} {rtype}: HTTP {r.status_code}: {r.text[:120]}")
-                failure = f"HTTP {r.status_code}"
-                retry_after = r.headers.get("Retry-After")
-                if r.status_code == 429:
-                    # The exchange says we overspent: drain our own budget so we pace ourselves.
-                    self.budget.charge(base_weight)
-            if attempt < self.retries:
-                delay = self._backoff(attempt, retry_after)
-                if self.log:
-                    self.log.warning("retrying", request=rtype, reason=failure,
-                                     attempt=attempt + 1, delay_s=round(delay, 3))
-                self.sleep(delay)
-        raise TemporaryFailure(f"POST {url} {rtype}: {failure}; gave up after "
-                               f"{self.retries + 1} tries", request=rtype)
+                raise Retryable("cannot connect" + _why(e)) from None
+            if r.status_code == 200:
+                try:
+                    data = orjson.loads(r.content)
+                except orjson.JSONDecodeError:
+                    raise ExchangeError(f"POST {url} {rtype}: response is not JSON: "
+                                        f"{r.text[:80]!r}") from None
+                extra = weights.extra_weight(rtype, len(data) if isinstance(data, list) else 0)
+                self.budget.charge(extra)
+                self.weight_spent += extra
+                return data
+            if r.status_code not in RETRY_STATUS:
+                raise ExchangeError(f"POST {url} {rtype}: HTTP {r.status_code}: {r.text[:120]}")
+            if r.status_code == 429:
+                # The exchange says we overspent: drain our own budget so we pace ourselves.
+                self.budget.charge(base_weight)
+            raise Retryable(f"HTTP {r.status_code}", retry_after_s(r.headers.get("Retry-After")))
+
+        def on_retry(e, n, delay):
+            if self.log:
+                self.log.debug("retrying", request=rtype, reason=e.why, attempt=n,
+                               delay_s=round(delay, 3))
+        try:
+            return retry.call(attempt, tries=self.retries + 1, backoff_s=self.backoff_s,
+                              backoff_max_s=self.backoff_max_s, sleep=self.sleep,
+                              on_retry=on_retry)
+        except Retryable as e:
+            raise TemporaryFailure(f"POST {url} {rtype}: {e.why}; gave up after "
+                                   f"{self.retries + 1} tries", request=rtype) from None
 
     # typed requests ----------------------------------------------------------------------------
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import random
 import time
 
 import requests
 
+from .. import retry
 from ..errors import TemporaryFailure
+from ..retry import Retryable, retry_after_s
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
@@ -26,30 +27,28 @@ class JsonGetter:
 
     def get(self, path: str, params: dict | None = None):
         """The JSON body of GET base_url + path; None for 404; TemporaryFailure when the
-        venue cannot be reached after the retries."""
+        venue cannot be reached after the retries (the shared policy of perpbot.retry)."""
         url = self.base_url + path
-        failure = ""
-        for attempt in range(self.retries + 1):
+
+        def attempt():
             try:
                 r = self.session.get(url, params=params, timeout=self.timeout_s)
             except requests.Timeout:
-                failure = f"timed out after {self.timeout_s:g} s"
+                raise Retryable(f"timed out after {self.timeout_s:g} s") from None
             except requests.ConnectionError:
-                failure = "cannot connect"
-            else:
-                if r.status_code == 404:
-                    return None
-                if r.status_code == 200:
-                    try:
-                        return r.json()
-                    except ValueError:
-                        failure = "response is not JSON"
-                        break
-                if r.status_code not in RETRY_STATUS:
-                    failure = f"HTTP {r.status_code}"
-                    break
-                failure = f"HTTP {r.status_code}"
-            if attempt < self.retries:
-                delay = min(self.backoff_s * 2 ** attempt, self.backoff_max_s)
-                self.sleep(delay * (0.5 + random.random() / 2))
-        raise TemporaryFailure(f"GET {url}: {failure}")
+                raise Retryable("cannot connect") from None
+            if r.status_code == 404:
+                return None
+            if r.status_code == 200:
+                try:
+                    return r.json()
+                except ValueError:
+                    raise TemporaryFailure(f"GET {url}: response is not JSON") from None
+            if r.status_code not in RETRY_STATUS:
+                raise TemporaryFailure(f"GET {url}: HTTP {r.status_code}")
+            raise Retryable(f"HTTP {r.status_code}", retry_after_s(r.headers.get("Retry-After")))
+        try:
+            return retry.call(attempt, tries=self.retries + 1, backoff_s=self.backoff_s,
+                              backoff_max_s=self.backoff_max_s, sleep=self.sleep)
+        except Retryable as e:
+            raise TemporaryFailure(f"GET {url}: {e.why}") from None
