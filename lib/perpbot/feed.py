@@ -63,9 +63,8 @@ class MidFeed:
             try:
                 ws = websocket.create_connection(self.ws_url, timeout=2)
             except Exception as e:      # noqa: BLE001 - retried with backoff
-                if self.log:            # one line per outage; the loop reports the outage
-                    self.log.log("warning" if backoff == 0.5 else "debug", "feed connect failed",
-                                 error=str(e), retry_s=round(backoff, 2))
+                if self.log:            # the loop reports an outage once; this is its detail
+                    self.log.debug("feed connect failed", error=str(e), retry_s=round(backoff, 2))
                 self.stop.wait(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
