@@ -2,15 +2,17 @@
 or random samples of a grid, run in parallel processes, one row of metrics per combination.
 
 A parameter is ROBUST when at least 70% of its values are profitable (total PnL > 0) with the
-others fixed. Workers are forked after the data is loaded, so each reads it without a copy; a
-worker computes the indicators once per distinct set of indicator parameters.
+others fixed. Combinations run in worker processes (perpbot.backtest.pool) that receive the data
+once each; a worker computes the indicators once per distinct set of indicator parameters. Rows
+come back as each combination finishes, so an interrupted sweep keeps what it finished and a
+later one can resume from it.
 """
 
 from __future__ import annotations
 
 import itertools
-import multiprocessing as mp
 import random
+from typing import Iterator
 
 import yaml
 
@@ -19,7 +21,7 @@ from .. import metrics
 from ..errors import UsageError
 from ..indicators import compute_arrays
 from ..timeutil import interval_ms
-from . import engine
+from . import engine, pool
 
 ROBUST_SHARE = 0.7
 
@@ -58,8 +60,13 @@ def combinations(ranges: list[tuple[str, list]], mode: str, samples: int = 0,
     return grid
 
 
-# worker state: set in the parent before the pool forks
+# worker state: the run's data, set once per worker process (or here, in-process)
 _DATA: dict = {}
+
+
+def _load(cfg, data: dict, tf: str, book, trade_from) -> None:
+    _DATA.clear()
+    _DATA.update(cfg=cfg, symbols=data, tf=tf, book=book, trade_from=trade_from)
 
 
 def _run_one(params: dict) -> dict:
@@ -89,25 +96,27 @@ def _yaml_value(v) -> str:
     return yaml.safe_dump(v).strip().removesuffix("...").strip()
 
 
+def stream(cfg, data: dict, tf: str, book, combos: list[dict], jobs: int,
+           trade_from=None) -> Iterator[tuple[int, dict]]:
+    """(index into combos, metrics row) for every combination, as each finishes. `data`:
+    symbol -> (candles, funding rows, lot decimals)."""
+    return pool.imap_unordered(_run_one, combos, jobs, _load, (cfg, data, tf, book, trade_from))
+
+
 def run(cfg, data: dict, tf: str, book, combos: list[dict], jobs: int, trade_from=None,
         progress=None) -> list[dict]:
-    """Metrics for every combination, in the order given. `data`: symbol -> (candles, funding
-    rows, lot decimals)."""
-    _DATA.clear()
-    _DATA.update(cfg=cfg, symbols=data, tf=tf, book=book, trade_from=trade_from)
+    """Metrics for every combination, in the order given."""
     rows: list = [None] * len(combos)
-    if jobs <= 1 or len(combos) <= 1:
-        for k, c in enumerate(combos):
-            rows[k] = _run_one(c)
-            if progress:
-                progress(1)
-        return rows
-    with mp.get_context("fork").Pool(jobs) as pool:
-        for k, row in enumerate(pool.imap(_run_one, combos, chunksize=1)):
-            rows[k] = row
-            if progress:
-                progress(1)
+    for k, row in stream(cfg, data, tf, book, combos, jobs, trade_from):
+        rows[k] = row
+        if progress:
+            progress(1)
     return rows
+
+
+def same_params(row: dict, combo: dict) -> bool:
+    """Whether a result row is the run of this combination (its parameter values equal)."""
+    return all(k in row and row[k] == v for k, v in combo.items())
 
 
 def robustness(rows: list[dict], ranges: list[tuple[str, list]]) -> dict:
@@ -137,3 +146,72 @@ def to_parquet(rows: list[dict], path) -> None:
             cols[k] = pa.array([None if v is None else str(v) for v in vals], pa.string())
     pq.write_table(pa.table(cols), path)
 
+
+
+# streaming output and resuming -------------------------------------------------------------------
+
+def read_rows(path) -> list[dict]:
+    """The rows of an earlier sweep's output: NDJSON, or Parquet (a .parquet file)."""
+    from pathlib import Path
+
+    import orjson
+    path = Path(path)
+    if not path.exists():
+        return []
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+        return [{k: v for k, v in r.items() if v is not None}
+                for r in pq.read_table(path).to_pylist()]
+    rows = []
+    lines = path.read_bytes().splitlines()
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            if n == len(lines):
+                break                   # a last line cut short by an interrupted run
+            raise UsageError(f"--resume {path}: line {n} is not JSON") from None
+    return rows
+
+
+class RowSink:
+    """Rows to stdout (NDJSON, one per finished combination) and to --out: NDJSON appended as
+    they come, or Parquet rewritten whole (atomically) at each `flush`. After `flush` returns,
+    every row written so far is in both places."""
+
+    def __init__(self, writer, out=None, earlier: list[dict] = (), append: bool = False):
+        from pathlib import Path
+        self.writer = writer            # records.Writer: stdout
+        self.out = Path(out) if out else None
+        self.rows = list(earlier)
+        self.parquet = self.out is not None and self.out.suffix == ".parquet"
+        self.file = None
+        if self.out is not None and not self.parquet:
+            import orjson
+            self.file = open(self.out, "ab" if append else "wb")
+            if not append:
+                self.file.write(b"".join(orjson.dumps(r) + b"\n" for r in self.rows))
+
+    def add(self, row: dict) -> None:
+        import orjson
+        self.rows.append(row)
+        self.writer.write(row)
+        if self.file is not None:
+            self.file.write(orjson.dumps(row) + b"\n")
+
+    def flush(self) -> None:
+        import os
+        self.writer.flush()
+        if self.file is not None:
+            self.file.flush()
+        elif self.parquet:
+            tmp = self.out.with_name(self.out.name + ".tmp")
+            to_parquet(self.rows, tmp)
+            os.replace(tmp, self.out)
+
+    def close(self) -> None:
+        self.flush()
+        if self.file is not None:
+            self.file.close()

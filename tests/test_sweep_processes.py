@@ -1,0 +1,129 @@
+"""Sweeps and walk-forward as processes: they finish, every time; the rows stream as they finish;
+an interrupted sweep keeps its rows and resumes; Ctrl-C is one line and leaves nothing running."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import orjson
+import pytest
+
+from conftest import BIN, market_store, run
+
+RANGES = ["--range", "signals.entry_z=1.6:2.8:0.2", "--range", "indicators.bb_k=1.5,2.0"]
+
+
+@pytest.fixture(scope="module")
+def eurusd(tmp_path_factory):
+    d = tmp_path_factory.mktemp("eurusd")
+    return d, market_store(d, "EURUSD-1h", "EURUSD", "1h")
+
+
+def rows_of(out: bytes) -> list[dict]:
+    return [orjson.loads(x) for x in out.splitlines()]
+
+
+def as_set(rows):
+    return {orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for r in rows}
+
+
+def group_alive(pgid: int) -> list[int]:
+    alive = []
+    for proc in os.listdir("/proc"):
+        if proc.isdigit():
+            try:
+                stat = open(f"/proc/{proc}/stat").read().rsplit(") ", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[2]) == pgid and stat[0] != "Z":
+                alive.append(int(proc))
+    return alive
+
+
+@pytest.mark.slow
+def test_fifty_small_sweeps_in_a_row_all_finish_with_every_row(eurusd):
+    d, cfg = eurusd
+    for k in range(50):
+        r = run("sweep", "--config", cfg, "--symbol", "EURUSD", "--range",
+                f"signals.entry_z={1.5 + k / 100},2.5", "--jobs", "2",
+                "--start", "2017-06-01", "--end", "2017-08-01", timeout=60)
+        assert r.returncode == 0, (k, r.stderr)
+        assert len(rows_of(r.stdout)) == 2, k
+
+
+def test_jobs_2_gives_the_rows_of_jobs_1(eurusd):
+    d, cfg = eurusd
+    one = run("sweep", "--config", cfg, "--symbol", "EURUSD", *RANGES, "--mode", "grid",
+              "--jobs", "1")
+    two = run("sweep", "--config", cfg, "--symbol", "EURUSD", *RANGES, "--mode", "grid",
+              "--jobs", "2")
+    assert one.returncode == two.returncode == 0
+    assert len(rows_of(one.stdout)) == 14
+    assert as_set(rows_of(one.stdout)) == as_set(rows_of(two.stdout))
+
+
+def test_walk_forward_jobs_2_gives_the_json_of_jobs_1(eurusd):
+    d, cfg = eurusd
+    args = ["walk-forward", "--config", cfg, "--symbol", "EURUSD", "--mode", "optimise",
+            "--range", "signals.entry_z=1.8,2.4", "--range", "signals.exit_z=0.2,0.6",
+            "--step-days", "60"]
+    one, two = run(*args, "--jobs", "1"), run(*args, "--jobs", "2")
+    assert one.returncode == two.returncode == 0, two.stderr
+    assert orjson.loads(one.stdout) == orjson.loads(two.stdout)
+
+
+def start_sweep(cfg, *extra, env=None):
+    return subprocess.Popen([sys.executable, str(BIN / "sweep"), "--config", str(cfg),
+                             "--symbol", "EURUSD", "--mode", "grid", "--range",
+                             "signals.entry_z=1.5:3.0:0.05", "--range", "indicators.bb_k=1.5,2.0",
+                             "--jobs", "2", *extra], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            env=dict(os.environ, **(env or {})))
+
+
+def progress_lines(stderr: bytes) -> list[dict]:
+    return [r for r in rows_of(stderr) if r["msg"] == "progress"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["group", "pid"])
+def test_ctrl_c_is_exit_130_one_line_nothing_left_and_resume_finishes(eurusd, tmp_path, target):
+    d, cfg = eurusd
+    out = tmp_path / "rows.ndjson"
+    p = start_sweep(cfg, "--out", out)
+    err = b""
+    # wait until some rows are done (the first progress line), then Ctrl-C
+    while b'"progress"' not in err:
+        line = p.stderr.readline()
+        assert line, "the sweep ended before any progress"
+        err += line
+    t = time.monotonic()
+    if target == "group":
+        os.killpg(p.pid, signal.SIGINT)
+    else:
+        os.kill(p.pid, signal.SIGINT)
+    stdout, rest = p.communicate(timeout=10)
+    assert p.returncode == 130 and time.monotonic() - t < 3
+    err += rest
+    others = [r for r in rows_of(err) if r["msg"] != "progress"]
+    assert len(others) == 1 and others[0]["msg"] == "interrupted", err.decode()
+    assert b"Traceback" not in err
+    time.sleep(1)
+    assert group_alive(p.pid) == []
+    got = rows_of(stdout)
+    done = progress_lines(err)[-1]["done"]
+    assert len(got) >= done and len(rows_of(out.read_bytes())) >= done
+    assert 0 < len(got) < 62
+
+    # resume from what the interrupted run kept: the rest, and only the rest
+    r = run("sweep", "--config", cfg, "--symbol", "EURUSD", "--mode", "grid", "--range",
+            "signals.entry_z=1.5:3.0:0.05", "--range", "indicators.bb_k=1.5,2.0", "--jobs", "2",
+            "--resume", out, "--out", out, timeout=120)
+    assert r.returncode == 0, r.stderr
+    new = rows_of(r.stdout)
+    assert len(new) == 62 - len(got)                        # the rest, and only the rest
+    everything = rows_of(out.read_bytes())
+    keys = {(x["signals.entry_z"], x["indicators.bb_k"]) for x in everything}
+    assert len(everything) == len(keys) == 62
