@@ -154,15 +154,15 @@ def test_odd_symbols_are_escaped():
 def test_parallel_read_gives_the_same_batch_and_the_same_first_error(monkeypatch):
     """Big inputs are parsed by two processes: same columns, series and pass-through, and an
     error is still reported at its own line number, the first one when both halves have one."""
-    from perpbot import records
+    from perpbot import columns
 
     a = candle_lines("LTC_BTC-5m", "LTC", "5m")[:3000]
     b = candle_lines("ADA_BTC-5m", "ADA", "5m")[:3000]
     funding = b'{"type":"funding","v":1,"symbol":"LTC","t":1,"rate":0.0001,"premium":null}\n'
     data = b"".join(a[:1500] + b[:1500] + [funding] + a[1500:] + b[1500:])
-    one = records.read_batch(data, jobs=1)
-    monkeypatch.setattr(records, "_PARALLEL_BYTES", 1 << 16)
-    two = records.read_batch(data, jobs=2)
+    one = columns.read_batch(data, jobs=1)
+    monkeypatch.setattr(columns, "_PARALLEL_BYTES", 1 << 16)
+    two = columns.read_batch(data, jobs=2)
     assert two.series == one.series == [("LTC", "5m"), ("ADA", "5m")]
     assert np.array_equal(two.candle_rows, one.candle_rows)
     assert np.array_equal(two.series_id, one.series_id)
@@ -170,8 +170,8 @@ def test_parallel_read_gives_the_same_batch_and_the_same_first_error(monkeypatch
     assert two.others == one.others == {3000: funding}
     bad = data.splitlines(keepends=True)
     bad[4500] = bad[4500].replace(b'"c":', b'"c":"x","_":')
-    with pytest.raises(records.BadInput, match='^line 4501: field "c": expected a number'):
-        records.read_batch(b"".join(bad), jobs=2)
+    with pytest.raises(columns.BadInput, match='^line 4501: field "c": expected a number'):
+        columns.read_batch(b"".join(bad), jobs=2)
     bad[100] = b"{nope\n"
-    with pytest.raises(records.BadInput, match="^line 101: not valid JSON"):
-        records.read_batch(b"".join(bad), jobs=2)
+    with pytest.raises(columns.BadInput, match="^line 101: not valid JSON"):
+        columns.read_batch(b"".join(bad), jobs=2)

@@ -398,14 +398,14 @@ def check_candles(batch, idx: np.ndarray, key, prefix: str = "") -> None:
 def _format(res: dict, t: np.ndarray, row: bytes, lo: int, hi: int) -> bytes:
     """Indicators lines of rows lo..hi of one series, as one block of text: each column is
     serialised at once, then one %-format fills the series' line template for every row."""
-    from . import records
+    from . import columns
 
     n = hi - lo
     width = 1 + len(_VALUES)
     args: list = [None] * (width * n)
-    args[0::width] = records.int_texts(t[lo:hi])
+    args[0::width] = columns.int_texts(t[lo:hi])
     for j, k in enumerate(_VALUES):
-        args[1 + j::width] = records.number_texts(res[k][lo:hi])
+        args[1 + j::width] = columns.number_texts(res[k][lo:hi])
     return (row * n) % tuple(args)
 
 
