@@ -221,3 +221,28 @@ def test_a_locked_store_is_one_line_not_a_traceback(tmp_path):
     assert r.returncode == 75
     assert b"Traceback" not in r.stderr
     assert orjson.loads(r.stderr.splitlines()[-1])["msg"].startswith("store error: database is locked")
+
+
+def test_feed_stores_every_pushed_mid_not_only_its_catch_up(sim, tmp_path):
+    s = sim("--synthetic", "ETH", "--history-days", "1")
+    requests.post(s.url + "/sim/clock", json={"speed": 0}, timeout=5)
+    db = tmp_path / "perpbot.db"
+    Store.open(db).close()
+    feed = MidFeed(s.url.replace("http", "ws") + "/ws", lambda: Store.open(db),
+                   InfoClient(s.url)).start()
+    try:
+        wait_for(lambda: feed.connected and feed.mids.get("ETH"))
+        for _ in range(3):                      # the price moves with the clock: pushed, stored
+            now = requests.get(s.url + "/sim/time", timeout=5).json()["time"]
+            requests.post(s.url + "/sim/clock", json={"time": now + 60_000}, timeout=5)
+            mid = float(requests.post(s.url + "/info", json={"type": "allMids"},
+                                      timeout=5).json()["ETH"])
+
+            def stored():
+                with Store.open_readonly(db) as st:
+                    return orjson.loads(st.get_state("mids"))["mids"]["ETH"] == mid
+            wait_for(stored, timeout=5)
+        assert feed.reconnects == 0
+    finally:
+        feed.stop.set()
+        feed.thread.join(timeout=10)

@@ -31,7 +31,6 @@ class MidFeed:
         self.reconnects = 0
         self.thread = threading.Thread(target=self._run, name="mid-feed", daemon=True)
         self._store = None
-        self._last_write = 0.0
 
     def start(self) -> "MidFeed":
         self.thread.start()
@@ -40,19 +39,19 @@ class MidFeed:
     def age_s(self) -> float | None:
         return None if not self.last_msg else time.time() - self.last_msg
 
-    def _save(self, mids: dict, force: bool = False) -> None:
+    def _save(self, mids: dict) -> None:
+        """Every message goes to the store at once: a throttled write would leave an older
+        price there, stamped as fresh, until the next message came."""
         self.mids.update(mids)
         now = time.time()
-        if force or now - self._last_write >= 0.5:
-            if self._store is None:
-                self._store = self.store_factory()
-            self._store.set_state("mids", orjson.dumps({"received_s": now, "mids": self.mids})
-                                  .decode(), int(now * 1000))
-            self._last_write = now
+        if self._store is None:
+            self._store = self.store_factory()
+        self._store.set_state("mids", orjson.dumps({"received_s": now, "mids": self.mids})
+                              .decode(), int(now * 1000))
 
     def _catch_up(self) -> None:
         try:
-            self._save(parse.mids(self.client.all_mids()), force=True)
+            self._save(parse.mids(self.client.all_mids()))
         except Exception as e:          # noqa: BLE001 - the feed carries on; execute falls back
             if self.log:
                 self.log.warning("allMids catch-up failed", error=str(e))
@@ -85,6 +84,8 @@ class MidFeed:
                     except websocket.WebSocketTimeoutException:
                         continue
                     self.last_msg = time.time()
+                    if isinstance(msg, bytes):      # the exchange sends text; take either
+                        msg = msg.decode(errors="replace")
                     if not msg or msg[0] != "{":
                         continue            # "Websocket connection established."
                     data = orjson.loads(msg)

@@ -77,6 +77,7 @@ class SimExchange:
         self.default_balance = balance
         self.stats = {"info": 0, "rejected_429": 0}
         self.down_until = 0.0           # monotonic s: an outage drops every connection until then
+        self.clock_set = asyncio.Event()    # set (and replaced) whenever POST /sim/clock moves it
 
     # accounting --------------------------------------------------------------------------------
 
@@ -303,6 +304,8 @@ async def post_clock(request: web.Request) -> web.Response:
     ex: SimExchange = request.app["exchange"]
     spec = orjson.loads(await request.read())
     ex.clock.set(spec.get("time"), spec.get("speed"))
+    ex.clock_set.set()                  # every push loop sends the new prices now
+    ex.clock_set = asyncio.Event()
     return _json({"time": ex.clock.now_ms(), "speed": ex.clock.speed})
 
 
@@ -350,7 +353,7 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
                 req = orjson.loads(msg.data)
                 method = req.get("method")
             except (orjson.JSONDecodeError, AttributeError):
-                await ws.send_bytes(orjson.dumps({"channel": "error", "data": f"Invalid message: {msg.data[:80]}"}))
+                await ws.send_str(orjson.dumps({"channel": "error", "data": f"Invalid message: {msg.data[:80]}"}).decode())
                 continue
             if method == "ping":
                 await ws.send_str('{"channel":"pong"}')
@@ -398,7 +401,7 @@ async def _push_loop(ex: SimExchange, ws, subs: dict, state: dict, interval_s: f
                     mids = ex.mids(now)
                     if mids != s["last"]:
                         s["last"] = mids
-                        await ws.send_bytes(orjson.dumps({"channel": "allMids", "data": {"mids": mids}}))
+                        await ws.send_str(orjson.dumps({"channel": "allMids", "data": {"mids": mids}}).decode())
                 else:
                     m = ex.markets[sub["coin"]]
                     iv = INTERVAL_MS[sub["interval"]]
@@ -409,8 +412,11 @@ async def _push_loop(ex: SimExchange, ws, subs: dict, state: dict, interval_s: f
                         if s["last"] is None or c["t"] > s["last"]["t"] or (
                                 c["t"] == s["last"]["t"] and c != s["last"]):
                             s["last"] = c
-                            await ws.send_bytes(orjson.dumps({"channel": "candle", "data": c}))
-            await asyncio.sleep(interval_s)
+                            await ws.send_str(orjson.dumps({"channel": "candle", "data": c}).decode())
+            try:        # the next push at the interval, or at once when the clock is set
+                await asyncio.wait_for(ex.clock_set.wait(), interval_s)
+            except asyncio.TimeoutError:
+                pass
     except (ConnectionResetError, asyncio.CancelledError):
         return
 
