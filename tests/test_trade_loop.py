@@ -1,6 +1,7 @@
 """The supervised paper trade loop end to end against hl-sim at high speed: at least 50 candles,
 the trades exactly those the stages give when the same ticks are run by hand through the pipe,
-status answering during ticks; and a crash test: SIGKILL at random points, then restart."""
+status answering during ticks; and a crash test: a hundred SIGKILLs at random points, each
+followed by a restart, give the trades of an uninterrupted run."""
 
 import random
 import signal
@@ -12,39 +13,15 @@ import time
 import orjson
 import pytest
 
-from conftest import BIN, popen, run, write_config
+from conftest import BIN, popen, run
+from loophelp import loose_config, set_clock, wait_for
 from perpbot.store import Store
 
 SPEED = 40          # a 1-minute candle every 1.5 s
 
 
 def loop_config(tmp_path, url, db="perpbot.db"):
-    # loose thresholds and a narrow band so that 50 one-minute candles see trades
-    return write_config(tmp_path, url, symbols=["ETH"],
-                        data={"db_path": db, "timeframes": ["1m"], "history_days": 1.0},
-                        strategy={"timeframe": "1m"},
-                        indicators={"bb_k": 1.0},
-                        signals={"entry_z": 1.0, "rsi_overbought": 55.0, "rsi_oversold": 45.0,
-                                 "adx_max": 100.0, "exit_z": 0.5},
-                        risk={"cooldown_minutes": 3.0, "timeout_hours": 0.25})
-
-
-def kill_stages(config_path: str) -> None:
-    """SIGKILL every process running with this config (the stages of a tick in flight)."""
-    import os
-    from pathlib import Path
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmd = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if config_path.encode() in cmd and any(b"/bin/" in c for c in cmd):
-            try:
-                os.kill(int(proc.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    return loose_config(tmp_path, url, db)
 
 
 def ticks(log_path):
@@ -111,43 +88,102 @@ def test_paper_loop_matches_the_stages_run_by_hand(sim, tmp_path):
     assert got == [c for c, *_ in trades]
 
 
-@pytest.mark.slow
-def test_sigkill_at_random_points_never_fills_twice_nor_loses_a_fill(sim, tmp_path):
-    s = sim("--synthetic", "ETH", "--history-days", "2", "--speed", str(SPEED), "--seed", "9")
-    cfg = loop_config(tmp_path, s.url)
+T0 = 1_772_625_600_000          # 2026-03-04T12:00Z
+CANDLES = 30
+KILLS = 100
+
+
+def stepped_run(sim, tmp_path, name: str, rng: random.Random | None) -> tuple[list, dict]:
+    """The paper loop over CANDLES one-minute candles on hl-sim's stepped clock (the same
+    prices at the same times in every run): the clock moves to the next candle once the loop has
+    finished the last. With `rng`, the loop is SIGKILLed at random points, at least KILLS times,
+    and started again at once. Returns the trades and where the kills landed."""
+    s = sim("--synthetic", "ETH", "--history-days", "2", "--start", str(T0 + 1000), "--seed", "9")
+    set_clock(s.url, T0 + 1000, speed=0)
+    d = tmp_path / name
+    d.mkdir()
+    cfg = loose_config(d, s.url)
     assert run("backfill", "--config", cfg).returncode == 0
-    rng = random.Random(1)
-    db = tmp_path / "perpbot.db"
-    seen_open = []
-    for k in range(20):
-        sup = popen("supervise", "--config", cfg, stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.8, 3.5))
-        sup.kill()
-        if k % 2:                       # half the time the stages in flight die with it
-            kill_stages(str(cfg))
-        sup.wait()
-        with Store.open_readonly(db) as st:
-            pos = st.open_position("ETH", "paper")
-            if pos:
-                seen_open.append(pos["cloid"])
-    # a clean run afterwards: the loop carries on from the store
-    sup = popen("supervise", "--config", cfg, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(12)
-    sup.send_signal(signal.SIGTERM)
-    assert sup.wait(timeout=60) == 0
+    db = d / "perpbot.db"
+
+    def state(close, con=None):
+        con = con or sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        row = con.execute("SELECT done_ms FROM ticks WHERE mode = 'paper' AND close = ?",
+                          (close,)).fetchone()
+        if row is None:
+            return "before the journal"
+        if row[0] is not None:
+            return "tick done"
+        filled = con.execute("SELECT COUNT(*) FROM tick_intents i JOIN trades t USING (cloid) "
+                             "WHERE i.mode = 'paper' AND i.close = ? AND t.mode = 'paper'",
+                             (close,)).fetchone()[0]
+        return "filled, tick not done" if filled else "journalled, nothing filled"
+
+    def kill_point(close):
+        """A third of the kills at a random time (start-up, deciding, executing, idle); the rest
+        as soon as the tick's journal is seen (execute running), up to a few ms into it."""
+        if rng.random() < 0.35:
+            time.sleep(rng.uniform(0.0, 0.9))
+            return
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        end = time.monotonic() + 5
+        try:
+            while time.monotonic() < end and state(close, con) == "before the journal":
+                time.sleep(0.002)
+        finally:
+            con.close()
+        time.sleep(rng.uniform(0.0, 0.005))
+
+    landed: dict[str, int] = {}
+    kills = 0
+    sup = None
+    try:
+        for k in range(CANDLES):
+            close = T0 + k * 60_000
+            set_clock(s.url, close + 1000)
+            target = 0 if rng is None else -(-(k + 1) * KILLS // CANDLES)   # spread evenly
+            while True:
+                if sup is None:
+                    sup = popen("supervise", "--config", cfg, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+                if kills < target:
+                    kill_point(close)
+                    sup.kill()
+                    sup.wait()
+                    sup = None
+                    kills += 1
+                    where = state(close)
+                    landed[where] = landed.get(where, 0) + 1
+                    continue
+                wait_for(lambda: state(close) == "tick done", timeout=60, step=0.05)
+                break
+        wait_for(lambda: run("status", "--config", cfg).returncode == 0)   # up, then stopped
+        sup.send_signal(signal.SIGTERM)
+        assert sup.wait(timeout=30) == 0
+        sup = None
+    finally:
+        if sup is not None:
+            sup.kill()
+            sup.wait()
     con = sqlite3.connect(db)
-    trades = con.execute("SELECT cloid, action, side FROM trades ORDER BY t, rowid").fetchall()
-    orders = con.execute("SELECT cloid FROM orders").fetchall()
-    assert len(trades) >= 4, "the loop should have traded across the restarts"
-    # never twice: one trade per cloid, and opens and closes alternate
-    assert len({c for c, *_ in trades}) == len(trades)
-    actions = [a for _, a, _ in trades]
-    assert all(a != b for a, b in zip(actions, actions[1:])), actions
-    # never lost: every order has its trade (they are written together)
-    assert {c for (c,) in orders} == {c for c, *_ in trades}
-    # positions open at a crash carried on: each was later closed, or is still the open one
-    last_open = trades[-1][0] if trades[-1][1] == "open" else None
-    closed_after = {trades[i][0] for i in range(len(trades) - 1) if trades[i + 1][1] == "close"}
-    for c in seen_open:
-        assert c in closed_after or c == last_open
+    trades = con.execute("SELECT t, symbol, action, side, size, price, fee, pnl, cloid FROM "
+                         "trades ORDER BY t, rowid").fetchall()
+    orders = {c for (c,) in con.execute("SELECT cloid FROM orders")}
+    con.close()
+    assert orders == {t[-1] for t in trades}          # every order has its trade
+    return trades, landed
+
+
+@pytest.mark.slow
+def test_a_hundred_sigkills_give_the_trades_of_an_uninterrupted_run(sim, tmp_path):
+    reference, _ = stepped_run(sim, tmp_path, "clean", None)
+    assert len(reference) >= 3, "the loop should trade in these candles"
+    killed, landed = stepped_run(sim, tmp_path, "killed", random.Random(7))
+    print("kills landed:", landed)
+    assert len({t[-1] for t in killed}) == len(killed)           # no fill twice
+    assert killed == reference                                    # none lost, none different
+    assert sum(landed.values()) >= KILLS
+    # the kills hit every stage of a tick: before the journal (deciding), after it (executing)
+    assert landed.get("before the journal", 0) >= 10
+    assert landed.get("journalled, nothing filled", 0) + \
+        landed.get("filled, tick not done", 0) >= 5

@@ -152,14 +152,21 @@ class Supervisor:
 
     def poll_regime(self, now: int) -> None:
         self.next_regime_poll = now + int(self.cfg.regime.poll_minutes * MINUTE_MS)
-        r = subprocess.run([sys.executable, str(stages.BIN / "poll-regime"), "--config",
-                            str(self.config_path), "--quiet"], capture_output=True,
-                           timeout=TICK_TIMEOUT_S, env=child_env())
-        self._forward("poll-regime", r.stderr.splitlines())
-        if r.returncode == 0 and r.stdout:
-            self.regime = orjson.loads(r.stdout.splitlines()[-1])
+        group = stages.StageGroup(self.config_path)
+        out: list[dict] = []
+        try:
+            p = group.spawn("poll-regime", ["--quiet"], subprocess.DEVNULL)
+            group.thread(stages.collect, p.stdout, out)
+            code = group.wait(["poll-regime"], time.monotonic() + TICK_TIMEOUT_S,
+                              self.stop)["poll-regime"]
+        finally:
+            group.kill()
+            group.finish()
+        self._forward("poll-regime", group.stderr["poll-regime"])
+        if code == 0 and out:
+            self.regime = out[-1]
         else:
-            self._error("poll-regime failed", code=r.returncode)
+            self._error("poll-regime failed", code=code)
 
     def decide_commands(self, close: int) -> list[tuple[str, list[str]]]:
         cfg = self.cfg
