@@ -15,7 +15,11 @@ sweep of 100 combinations over 100k candles on all cores (goal: under 60 s).
 
 Trade loop: the latency of each tick from the candle's close to its fills recorded (the five
 stages as separate processes), median and worst over a paper run of 30 candles against hl-sim
-(goal: median under 1 s).
+(goal: median under 300 ms); and each tick stage's start-up (interpreter and imports, to its
+--help), best of five, with the imports `python -X importtime` counts.
+
+`python tests/bench.py SECTION...` runs only those sections (foundation, indicators, backtest,
+loop).
 """
 
 from __future__ import annotations
@@ -221,17 +225,37 @@ def bench_tick_latency(candles: int = 30) -> None:
     fills = sum(r["fills"] for r in lat)
     print(f"tick latency, candle close to fills recorded, five stage processes, {len(values)} "
           f"ticks ({fills} fills): median {statistics.median(values):.3f} s, worst "
-          f"{max(values):.3f} s (goal: median < 1 s)")
+          f"{max(values):.3f} s (goal: median < 0.3 s)")
 
+
+def bench_stage_startup(rounds: int = 5) -> None:
+    for name in ("fetch-candles", "compute-indicators", "emit-signals", "risk-gate", "execute"):
+        best = float("inf")
+        for _ in range(rounds):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, str(BIN / name), "--help"], capture_output=True,
+                           check=True)
+            best = min(best, time.perf_counter() - t)
+        err = subprocess.run([sys.executable, "-X", "importtime", str(BIN / name), "--help"],
+                             capture_output=True, check=True).stderr.decode().splitlines()
+        top = [line.split("|") for line in err if line.startswith("import time:")
+               and not line.split("|")[2].startswith("  ")]
+        imports_us = sum(int(c[1]) for c in top if c[1].strip().isdigit())
+        heavy = sorted(((int(c[1]), c[2].strip()) for c in top if c[1].strip().isdigit()),
+                       reverse=True)[:3]
+        print(f"  {name:<19} start-up {best * 1000:5.0f} ms, imports {imports_us / 1000:5.0f} ms "
+              f"(largest: {', '.join(f'{m} {us / 1000:.0f}' for us, m in heavy)})")
+
+
+SECTIONS = {
+    "foundation": (bench_store_insert, bench_backfill),
+    "indicators": (bench_indicators, bench_compute_indicators_stage),
+    "backtest": (bench_backtest,),
+    "loop": (bench_tick_latency, bench_stage_startup),
+}
 
 if __name__ == "__main__":
-    print("== foundation")
-    bench_store_insert()
-    bench_backfill()
-    print("== indicators")
-    bench_indicators()
-    bench_compute_indicators_stage()
-    print("== backtest")
-    bench_backtest()
-    print("== trade loop")
-    bench_tick_latency()
+    for section in sys.argv[1:] or SECTIONS:
+        print(f"== {section}")
+        for fn in SECTIONS[section]:
+            fn()

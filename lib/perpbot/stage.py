@@ -105,6 +105,22 @@ def _quiet_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+START_ENV = "PERPBOT_START_FD"
+
+
+def _wait_for_start(ctx: StageContext) -> bool:
+    """A stage the trade loop started ahead of its tick (PERPBOT_START_FD names a pipe): load the
+    config, then wait for the loop's go (one byte) so the tick pays for no start-up. False when
+    the pipe closes without one (the loop abandoned this tick)."""
+    fd = os.environ.pop(START_ENV, None)
+    if fd is None:
+        return True
+    ctx.config
+    go = os.read(int(fd), 1)
+    os.close(int(fd))
+    return go == b"g"
+
+
 def stage(name: str):
     """Decorator for a stage's click callback: `def main(ctx: StageContext, **opts)`."""
 
@@ -119,6 +135,8 @@ def stage(name: str):
             signal.signal(signal.SIGTERM, ctx._on_signal)
             code = ExitCode.OK
             try:
+                if not _wait_for_start(ctx):
+                    sys.exit(0)
                 fn(ctx, **kwargs)
                 sys.stdout.flush()
             except PerpbotError as e:

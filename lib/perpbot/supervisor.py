@@ -23,6 +23,7 @@ and SIGINT let the tick in progress finish (or abandon it after a moment), then 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import subprocess
 import sys
@@ -54,6 +55,18 @@ class Halted(PerpbotError):
     pass
 
 
+@dataclasses.dataclass
+class TickProcs:
+    """One tick's processes and what they have written so far."""
+
+    close: int
+    group: stages.StageGroup
+    execute: subprocess.Popen | None = None
+    signals: list = dataclasses.field(default_factory=list)
+    decided: list = dataclasses.field(default_factory=list)
+    fills: list = dataclasses.field(default_factory=list)
+
+
 class Supervisor:
     def __init__(self, cfg: Config, config_path: Path, log, mode: str = "paper",
                  force: bool = False):
@@ -82,6 +95,7 @@ class Supervisor:
         self.regime: dict | None = None
         self.feed: MidFeed | None = None
         self.failed_close: int | None = None
+        self.ahead: TickProcs | None = None     # the next tick's stages, started and waiting
 
     # start-up ----------------------------------------------------------------------------------
 
@@ -123,6 +137,8 @@ class Supervisor:
                     self.health.failed(e.msg)
                     self.stop.wait(RETRY_S)
         finally:
+            if self.ahead is not None:
+                self.ahead.group.kill()
             if self.feed:
                 self.feed.stop.set()
             server.close()
@@ -179,6 +195,30 @@ class Supervisor:
             ("risk-gate", ["--mode", self.mode]),
         ]
 
+    def spawn_tick(self, close: int, ahead: bool = False) -> "TickProcs":
+        """The stages that decide the tick of `close` and the execute that takes its intents,
+        started together; with `ahead` they wait, ready, for the tick's go."""
+        t = TickProcs(close, stages.StageGroup(self.config_path, ahead))
+        prev = None
+        for name, args in self.decide_commands(close):
+            stdin = subprocess.DEVNULL if prev is None else \
+                subprocess.PIPE if name == "risk-gate" else prev.stdout
+            p = t.group.spawn(name, args, stdin)
+            if name == "risk-gate":
+                t.group.thread(stages.relay, prev.stdout, p.stdin, t.signals)
+            elif prev is not None:
+                prev.stdout.close()         # the next stage owns that pipe now
+            prev = p
+        t.group.thread(stages.collect, prev.stdout, t.decided)
+        t.execute = self._spawn_execute(t, close)
+        return t
+
+    def _spawn_execute(self, t: "TickProcs", close: int) -> subprocess.Popen:
+        ex = t.group.spawn("execute", ["--mode", self.mode, "--tick", str(close)],
+                           subprocess.PIPE)
+        t.group.thread(stages.collect, ex.stdout, t.fills)
+        return ex
+
     def tick(self, close: int) -> None:
         """Run the tick of the candle that closed at `close` (ms): decide and journal its
         intents, or take the journalled ones of a tick that crashed; then execute them."""
@@ -186,58 +226,50 @@ class Supervisor:
         lag_s = max(0.0, (self.clock.now_ms() - close) / 1000 / speed)
         t0 = time.perf_counter()
         journalled = self.store.tick_intents(self.mode, close)
-        group = stages.StageGroup(self.config_path)
+        ready, self.ahead = self.ahead, None
+        if ready is not None and (ready.close != close or journalled is not None):
+            ready.group.kill()              # started for another candle, or nothing to decide
+            ready.group.finish()
+            ready = None
+        if journalled is not None:
+            t = TickProcs(close, stages.StageGroup(self.config_path))
+            t.execute = self._spawn_execute(t, close)
+        else:
+            t = ready or self.spawn_tick(close)
+            t.group.go()
         deadline = time.monotonic() + TICK_TIMEOUT_S
-        signals: list[dict] = []
-        decided: list[dict] = []
-        fills: list[dict] = []
         codes: dict[str, int] = {}
         try:
             if journalled is None:
-                prev = None
-                for name, args in self.decide_commands(close):
-                    stdin = subprocess.DEVNULL if prev is None else \
-                        subprocess.PIPE if name == "risk-gate" else prev.stdout
-                    p = group.spawn(name, args, stdin)
-                    if name == "risk-gate":
-                        group.thread(stages.relay, prev.stdout, p.stdin, signals)
-                    elif prev is not None:
-                        prev.stdout.close()         # the next stage owns that pipe now
-                    prev = p
-                group.thread(stages.collect, prev.stdout, decided)
-            # execute starts with the others (its start-up overlaps theirs), waits for intents
-            ex = group.spawn("execute", ["--mode", self.mode, "--tick", str(close)],
-                             subprocess.PIPE)
-            group.thread(stages.collect, ex.stdout, fills)
-            if journalled is None:
-                codes = group.wait([n for n, _ in self.decide_commands(close)], deadline,
-                                   self.stop)
+                codes = t.group.wait([n for n, _ in self.decide_commands(close)], deadline,
+                                     self.stop)
                 if any(c != 0 for c in codes.values()):
-                    group.kill()            # execute included: nothing was decided
-                    group.wait(["execute"], deadline, self.stop)
+                    t.group.kill()          # execute included: nothing was decided
                 else:
-                    intents = [r for r in decided if r.get("type") == "intent"]
-                    self.store.start_tick(self.mode, close, intents, int(time.time() * 1000))
-                    stages.feed(ex.stdin, intents)
+                    journalled = [r for r in t.decided if r.get("type") == "intent"]
+                    self.store.start_tick(self.mode, close, journalled, int(time.time() * 1000))
             else:
-                stages.feed(ex.stdin, journalled)
                 self.log.info("tick resumed from the journal", close=close,
                               intents=len(journalled))
             if all(c == 0 for c in codes.values()):
-                codes.update(group.wait(["execute"], deadline, self.stop))
+                stages.feed(t.execute.stdin, journalled)
+                codes.update(t.group.wait(["execute"], deadline, self.stop))
         finally:
-            group.kill()                    # a no-op unless something is still running
-            group.finish()
-        self._tick_done(close, codes, group, signals, decided, fills, lag_s,
-                        time.perf_counter() - t0)
+            t.group.kill()                  # a no-op unless something is still running
+            t.group.finish()
+        self._tick_done(close, codes, t, lag_s, time.perf_counter() - t0)
+        if not self.stop.is_set():
+            # the next tick's stages start now, so that its candle pays for no start-up
+            self.ahead = self.spawn_tick(close + self.iv, ahead=True)
 
-    def _tick_done(self, close, codes, group, signals, decided, fills, lag_s, duration) -> None:
-        fills = [o for o in fills if o.get("type") == "fill"]
+    def _tick_done(self, close, codes, t: "TickProcs", lag_s, duration) -> None:
+        fills = [o for o in t.fills if o.get("type") == "fill"]
+        decided = t.decided
         ok = all(c == 0 for c in codes.values())
         temporary = not ok and all(c in (0, ExitCode.TEMPFAIL) for c in codes.values())
-        for name, lines in group.stderr.items():
+        for name, lines in t.group.stderr.items():
             self._forward(name, lines, quiet=temporary)
-        self.last_signals = signals
+        self.last_signals = t.signals
         self.last_fills.extend(fills)
         self.last_tick = {"close": close, "close_iso": iso(close), "ok": ok, "exit_codes": codes,
                           "duration_s": round(duration, 4), "lag_s": round(lag_s, 4),
@@ -248,7 +280,7 @@ class Supervisor:
             self.latencies.append(lag_s + duration)
             self.log.info("tick", close=close, latency_s=round(lag_s + duration, 4),
                           duration_s=round(duration, 4), fills=len(fills),
-                          signals=[(s["symbol"], s["action"]) for s in signals])
+                          signals=[(s["symbol"], s["action"]) for s in t.signals])
             return
         failed = {k: v for k, v in codes.items() if v != 0}
         if self.stop.is_set():

@@ -18,17 +18,23 @@ from pathlib import Path
 import orjson
 
 from ..procs import child_env
+from ..stage import START_ENV
 
 BIN = Path(__file__).resolve().parents[3] / "bin"
 ABANDON_S = 2.0             # after a stop request, how long a running tick may still take
 
 
 class StageGroup:
-    """The processes of one tick, started with `spawn` and ended together."""
+    """The processes of one tick, started with `spawn` and ended together. A group started
+    ahead (`ahead=True`) has its stages wait, imported and configured, until `go()`."""
 
-    def __init__(self, config_path: Path):
+    def __init__(self, config_path: Path, ahead: bool = False):
         self.config_path = config_path
         self.env = child_env(PERPBOT_LINE_BUFFERED="1")
+        self.start_r = self.start_w = None
+        if ahead:
+            self.start_r, self.start_w = os.pipe()
+            self.env[START_ENV] = str(self.start_r)
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self.stderr: dict[str, list[bytes]] = {}
         self.threads: list[threading.Thread] = []
@@ -38,6 +44,7 @@ class StageGroup:
         p = subprocess.Popen([sys.executable, str(BIN / name), *args, "--config",
                               str(self.config_path)], stdin=stdin, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=self.env,
+                             pass_fds=() if self.start_r is None else (self.start_r,),
                              process_group=0 if self.pgid is None else self.pgid)
         if self.pgid is None:
             self.pgid = p.pid
@@ -45,6 +52,18 @@ class StageGroup:
         self.thread(_drain, p.stderr, lines)
         self.procs.append((name, p))
         return p
+
+    def go(self) -> None:
+        """Start the stages that wait for it (one byte each)."""
+        if self.start_w is not None:
+            os.write(self.start_w, b"g" * len(self.procs))
+            self._close_start()
+
+    def _close_start(self) -> None:
+        for fd in (self.start_r, self.start_w):
+            if fd is not None:
+                os.close(fd)
+        self.start_r = self.start_w = None
 
     def thread(self, fn, *args) -> threading.Thread:
         th = threading.Thread(target=fn, args=args, daemon=True)
@@ -75,6 +94,7 @@ class StageGroup:
         return {n: p.wait() for n, p in procs}
 
     def kill(self) -> None:
+        self._close_start()
         if self.pgid is not None:
             try:
                 os.killpg(self.pgid, signal.SIGKILL)
