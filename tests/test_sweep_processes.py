@@ -53,15 +53,19 @@ def test_fifty_small_sweeps_in_a_row_all_finish_with_every_row(eurusd):
         assert len(rows_of(r.stdout)) == 2, k
 
 
-def test_jobs_2_gives_the_rows_of_jobs_1(eurusd):
+def test_jobs_2_gives_the_rows_of_jobs_1_and_leaves_no_process(eurusd):
     d, cfg = eurusd
     one = run("sweep", "--config", cfg, "--symbol", "EURUSD", *RANGES, "--mode", "grid",
               "--jobs", "1")
-    two = run("sweep", "--config", cfg, "--symbol", "EURUSD", *RANGES, "--mode", "grid",
-              "--jobs", "2")
-    assert one.returncode == two.returncode == 0
+    p = subprocess.Popen([sys.executable, str(BIN / "sweep"), "--config", str(cfg), "--symbol",
+                          "EURUSD", *RANGES, "--mode", "grid", "--jobs", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    out, _ = p.communicate(timeout=120)
+    assert one.returncode == p.returncode == 0
     assert len(rows_of(one.stdout)) == 14
-    assert as_set(rows_of(one.stdout)) == as_set(rows_of(two.stdout))
+    assert as_set(rows_of(one.stdout)) == as_set(rows_of(out))
+    time.sleep(1)
+    assert group_alive(p.pid) == []                 # no worker, no fork server
 
 
 def test_walk_forward_jobs_2_gives_the_json_of_jobs_1(eurusd):
@@ -127,3 +131,23 @@ def test_ctrl_c_is_exit_130_one_line_nothing_left_and_resume_finishes(eurusd, tm
     everything = rows_of(out.read_bytes())
     keys = {(x["signals.entry_z"], x["indicators.bb_k"]) for x in everything}
     assert len(everything) == len(keys) == 62
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_a_walk_forward_is_exit_130_one_line_nothing_left(eurusd):
+    d, cfg = eurusd
+    p = subprocess.Popen([sys.executable, str(BIN / "walk-forward"), "--config", str(cfg),
+                          "--symbol", "EURUSD", "--mode", "optimise", "--range",
+                          "signals.entry_z=1.5:3.0:0.02", "--range", "signals.exit_z=0.1,0.3,0.5",
+                          "--step-days", "5", "--jobs", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    time.sleep(3)                                   # folds under way, workers busy
+    assert p.poll() is None
+    t = time.monotonic()
+    os.killpg(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == 130 and time.monotonic() - t < 3
+    lines = [r for r in rows_of(err) if r["msg"] != "progress"]
+    assert [r["msg"] for r in lines] == ["interrupted"] and b"Traceback" not in err
+    time.sleep(1)
+    assert group_alive(p.pid) == []
