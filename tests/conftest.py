@@ -97,3 +97,15 @@ def market_store(dir: Path, name: str, symbol: str, tf: str, lots: int | None = 
         if lots is not None:
             st.set_state("exchange_meta", f'{{"{symbol}": {lots}}}', 0)
     return cfg
+
+
+def replay_pipe(cfg, symbol: str, tf: str) -> subprocess.CompletedProcess:
+    """History replayed through the stages as a pipe: fetch-candles --from-store |
+    compute-indicators | emit-signals --replay | risk-gate --replay | execute --mode replay."""
+    py = sys.executable
+    cmd = (f"'{py}' '{BIN / 'fetch-candles'}' {symbol} --tf {tf} --from-store --config '{cfg}'"
+           f" | '{py}' '{BIN / 'compute-indicators'}' --config '{cfg}'"
+           f" | '{py}' '{BIN / 'emit-signals'}' --replay --config '{cfg}'"
+           f" | '{py}' '{BIN / 'risk-gate'}' --replay --config '{cfg}'"
+           f" | '{py}' '{BIN / 'execute'}' --mode replay --config '{cfg}'")
+    return subprocess.run(cmd, shell=True, capture_output=True)

@@ -3,14 +3,12 @@ fetch-candles --from-store | compute-indicators | emit-signals --replay | risk-g
 execute --mode replay, against backtest.engine.run in one process, on the real candles."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import orjson
 import pytest
 
-from conftest import BIN, market_rows, market_store, shared_file
+from conftest import market_rows, market_store, replay_pipe, shared_file
 from perpbot.backtest import engine
 from perpbot.hl import parse
 from perpbot.params import RegimeConfig
@@ -35,13 +33,7 @@ def test_pipe_and_backtest_give_the_same_trades(tmp_path, name, symbol, tf, fund
     cfg = market_store(tmp_path, name, symbol, tf, lots, rows)
     with Store.open(tmp_path / "perpbot.db") as st:
         st.insert_funding(fund)
-    py = sys.executable
-    cmd = (f"'{py}' '{BIN / 'fetch-candles'}' {symbol} --tf {tf} --from-store --config '{cfg}'"
-           f" | '{py}' '{BIN / 'compute-indicators'}' --config '{cfg}'"
-           f" | '{py}' '{BIN / 'emit-signals'}' --replay --config '{cfg}'"
-           f" | '{py}' '{BIN / 'risk-gate'}' --replay --config '{cfg}'"
-           f" | '{py}' '{BIN / 'execute'}' --mode replay --config '{cfg}'")
-    r = subprocess.run(cmd, shell=True, capture_output=True)
+    r = replay_pipe(cfg, symbol, tf)
     assert r.returncode == 0, r.stderr.decode()[-2000:]
 
     candles = {"t": np.array([x[2] for x in rows]), "o": np.array([x[4] for x in rows]),

@@ -12,7 +12,7 @@ import orjson
 import pytest
 import requests
 
-from conftest import BIN, popen, run, write_config
+from conftest import popen, replay_pipe, run, write_config
 from loophelp import (log_rows, loop_processes, loose_config, set_clock, sim_time, ticks,
                       wait_for)
 from perpbot.looplock import LoopLock, LoopRunning, guard_ledger
@@ -106,13 +106,7 @@ def test_a_second_loop_on_the_store_exits_1_naming_the_first(sim, tmp_path):
 # replays never touch the ledger -----------------------------------------------------------------
 
 def replay(cfg) -> list[dict]:
-    py = sys.executable
-    cmd = (f"'{py}' '{BIN / 'fetch-candles'}' ETH --tf 1m --from-store --config '{cfg}'"
-           f" | '{py}' '{BIN / 'compute-indicators'}' --config '{cfg}'"
-           f" | '{py}' '{BIN / 'emit-signals'}' --replay --config '{cfg}'"
-           f" | '{py}' '{BIN / 'risk-gate'}' --replay --config '{cfg}'"
-           f" | '{py}' '{BIN / 'execute'}' --mode replay --config '{cfg}'")
-    r = subprocess.run(cmd, shell=True, capture_output=True)
+    r = replay_pipe(cfg, "ETH", "1m")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     return [f for f in map(orjson.loads, r.stdout.splitlines()) if f["type"] == "fill"]
 

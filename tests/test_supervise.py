@@ -1,6 +1,7 @@
 """The daemon's edges: status with and without a loop, the control commands, the socket's mode,
 the losing-weeks halt, and the mid feed reconnecting after the exchange drops it."""
 
+import contextlib
 import os
 import signal
 import stat
@@ -136,14 +137,24 @@ def test_losing_weeks_with_positions_open_block_entries_only(sim, tmp_path):
         p.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def connected_feed(url, db):
+    """A mid feed on hl-sim at `url` writing to the store `db`, connected with a first mid."""
+    Store.open(db).close()
+    feed = MidFeed(url.replace("http", "ws") + "/ws", lambda: Store.open(db),
+                   InfoClient(url)).start()
+    try:
+        wait_for(lambda: feed.connected and feed.mids.get("ETH"))
+        yield feed
+    finally:
+        feed.stop.set()
+        feed.thread.join(timeout=10)
+
+
 def test_feed_reconnects_after_a_drop_and_keeps_mids_fresh(sim, tmp_path):
     s = sim("--synthetic", "ETH", "--history-days", "1", "--speed", "60")
     db = tmp_path / "perpbot.db"
-    Store.open(db).close()
-    feed = MidFeed(s.url.replace("http", "ws") + "/ws", lambda: Store.open(db),
-                   InfoClient(s.url)).start()
-    try:
-        wait_for(lambda: feed.connected and feed.mids.get("ETH"))
+    with connected_feed(s.url, db) as feed:
         assert requests.post(s.url + "/sim/drop-ws", timeout=5).json()["dropped"] == 1
         wait_for(lambda: feed.reconnects >= 1 and feed.connected)
         before = feed.last_msg
@@ -151,9 +162,6 @@ def test_feed_reconnects_after_a_drop_and_keeps_mids_fresh(sim, tmp_path):
         with Store.open_readonly(db) as st:
             snap = orjson.loads(st.get_state("mids"))
         assert snap["mids"]["ETH"] > 0 and time.time() - snap["received_s"] < 3
-    finally:
-        feed.stop.set()
-        feed.thread.join(timeout=10)
 
 
 def test_a_failed_stage_is_logged_and_the_next_candle_runs(sim, tmp_path):
@@ -227,11 +235,7 @@ def test_feed_stores_every_pushed_mid_not_only_its_catch_up(sim, tmp_path):
     s = sim("--synthetic", "ETH", "--history-days", "1")
     requests.post(s.url + "/sim/clock", json={"speed": 0}, timeout=5)
     db = tmp_path / "perpbot.db"
-    Store.open(db).close()
-    feed = MidFeed(s.url.replace("http", "ws") + "/ws", lambda: Store.open(db),
-                   InfoClient(s.url)).start()
-    try:
-        wait_for(lambda: feed.connected and feed.mids.get("ETH"))
+    with connected_feed(s.url, db) as feed:
         for _ in range(3):                      # the price moves with the clock: pushed, stored
             now = requests.get(s.url + "/sim/time", timeout=5).json()["time"]
             requests.post(s.url + "/sim/clock", json={"time": now + 60_000}, timeout=5)
@@ -243,6 +247,3 @@ def test_feed_stores_every_pushed_mid_not_only_its_catch_up(sim, tmp_path):
                     return orjson.loads(st.get_state("mids"))["mids"]["ETH"] == mid
             wait_for(stored, timeout=5)
         assert feed.reconnects == 0
-    finally:
-        feed.stop.set()
-        feed.thread.join(timeout=10)
