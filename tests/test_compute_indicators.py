@@ -103,7 +103,11 @@ def test_flags_override_config(tmp_path):
     assert rows[4]["rsi"] is None and rows[5]["rsi"] is not None
 
 
+BASE = 1_767_225_600_000          # 2026-01-01
+
+
 def _candle(t, o=1.0, h=1.2, l=0.9, c=1.1):
+    t += BASE
     return (b'{"type":"candle","v":1,"symbol":"ETH","tf":"1m","t":%d,"T":%d,"o":%r,"h":%r,'
             b'"l":%r,"c":%r,"volume":1.0,"n":1}\n' % (t, t + 59_999, o, h, l, c))
 
@@ -111,7 +115,7 @@ def _candle(t, o=1.0, h=1.2, l=0.9, c=1.1):
 @pytest.mark.parametrize("data, message", [
     (_candle(0) + _candle(120_000) + _candle(60_000),
      'line 3: field "t": candles of ETH 1m must be in time order without repeats '
-     '(60000 after 120000)'),
+     '(1767225660000 after 1767225720000)'),
     (_candle(0) + _candle(0), 'line 2: field "t": candles of ETH 1m must be in time order'),
     (_candle(0) + _candle(60_000, h=1.05), 'line 2: field "h": expected at least max(o, c), got 1.05'),
     (_candle(0, l=1.01), 'line 1: field "l": expected at most min(o, c), got 1.01'),

@@ -6,8 +6,11 @@ from conftest import run, write_config
 from perpbot.store import Store
 
 
+BASE = 1_767_225_600_000          # 2026-01-01: the rows' times are offsets from it (ms)
+
+
 def ind(t, z, rsi=50.0, adx=20.0, close=100.0, symbol="ETH"):
-    return orjson.dumps({"type": "indicators", "v": 1, "symbol": symbol, "tf": "15m", "t": t,
+    return orjson.dumps({"type": "indicators", "v": 1, "symbol": symbol, "tf": "15m", "t": BASE + t,
                          "close": close, "z": z, "bb_mid": 100.0, "bb_upper": 110.0,
                          "bb_lower": 90.0, "rsi": rsi, "adx": adx, "hurst": 0.4}) + b"\n"
 
@@ -56,12 +59,12 @@ def test_latest_only_the_last_row_of_each_series(tmp_path):
     rows = ROWS + [ind(0, 0.0, symbol="BTC"), ind(1, 2.5, rsi=80.0, close=111.0, symbol="BTC")]
     r = run("emit-signals", "--latest", input=b"".join(rows), cwd=tmp_path)
     recs = [orjson.loads(x) for x in r.stdout.splitlines()]
-    assert [(x["symbol"], x["t"], x["action"]) for x in recs] == [("ETH", 4, "LONG"),
-                                                                  ("BTC", 1, "SHORT")]
+    assert [(x["symbol"], x["t"] - BASE, x["action"]) for x in recs] == [("ETH", 4, "LONG"),
+                                                                         ("BTC", 1, "SHORT")]
 
 
 def test_regime_flag_and_pass_through(tmp_path):
-    funding = b'{"type":"funding","v":1,"symbol":"ETH","t":1,"rate":0.0,"premium":0.0}\n'
+    funding = b'{"type":"funding","v":1,"symbol":"ETH","t":1767225600001,"rate":0.0,"premium":0.0}\n'
     r = run("emit-signals", "--regime", "CRISIS", input=funding + ind(1, **ENTRY_LONG),
             cwd=tmp_path)
     out = r.stdout.splitlines(keepends=True)

@@ -132,7 +132,7 @@ def test_closed_stdout_ends_quietly(tmp_path):
 def test_signal_while_waiting_for_input(sig, code):
     p = popen("validate-records", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
               stderr=subprocess.PIPE)
-    line = (b'{"type":"funding","v":1,"symbol":"ETH","t":1,"rate":0.0001,"premium":null}\n')
+    line = (b'{"type":"funding","v":1,"symbol":"ETH","t":1700000000000,"rate":0.0001,"premium":null}\n')
     p.stdin.write(line)
     p.stdin.flush()
     assert p.stdout.readline() == line            # it is live: the record came through

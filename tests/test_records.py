@@ -28,7 +28,7 @@ def test_one_schema_per_design_record_type():
 
 
 def test_valid_records_pass_and_passthrough_keeps_raw_bytes():
-    raw = b'{"type":"funding","v":1,"symbol":"ETH","t":5,"rate":0.0001,"premium":null}\n'
+    raw = b'{"type":"funding","v":1,"symbol":"ETH","t":1700000000000,"rate":0.0001,"premium":null}\n'
     got = list(records.read(io.BytesIO(raw + raw), {"candle"}))
     assert [g.raw for g in got] == [raw, raw]
     got = list(records.read(lines(CANDLE), {"candle"}))
@@ -91,8 +91,9 @@ finite = st.floats(min_value=1e-9, max_value=1e9, allow_nan=False, allow_infinit
 
 
 @given(o=finite, h=finite, l=finite, c=finite, v=st.floats(0, 1e12), n=st.integers(0, 10**9),
-       t=st.integers(0, 2**53), sym=st.text(min_size=1, max_size=12))
+       t=st.integers(records.T_MIN, records.T_MAX - 60_000), sym=st.text(min_size=1, max_size=12))
 def test_candle_round_trip(o, h, l, c, v, n, t, sym):
+    h, l = max(o, h, l, c), min(o, h, l, c)           # high and low contain open and close
     rec = dict(CANDLE, o=o, h=h, l=l, c=c, volume=v, n=n, t=t, T=t + 59_999, symbol=sym)
     (got,) = records.read(io.BytesIO(records.dumps(rec)), {"candle"})
     assert got.rec == rec
@@ -113,7 +114,8 @@ def strategy_for(spec: dict):
             options.append(st.floats(min_value=lo, max_value=1e12, allow_nan=False,
                                      exclude_min="exclusiveMinimum" in spec))
         elif t == "integer":
-            options.append(st.integers(min_value=spec.get("minimum", -2**53), max_value=2**53))
+            hi = spec["exclusiveMaximum"] - 1 if "exclusiveMaximum" in spec else 2**53
+            options.append(st.integers(min_value=spec.get("minimum", -2**53), max_value=hi))
         elif t == "string":
             options.append(st.from_regex(spec["pattern"], fullmatch=True) if "pattern" in spec
                            else st.text(min_size=spec.get("minLength", 0), max_size=20))
@@ -135,8 +137,43 @@ def test_every_record_type_round_trips(rtype):
 
     @given(rec_strategy)
     def check(rec):
+        if rtype == "candle":
+            rec["h"], rec["l"] = max(rec["o"], rec["h"], rec["c"]), min(rec["o"], rec["l"], rec["c"])
         records.validate(rec)
         (got,) = records.read(io.BytesIO(records.dumps(rec)), {rtype})
         assert got.rec == rec
 
     check()
+
+
+@pytest.mark.parametrize("t, message", [
+    (1_700_000_000, 'field "t": 1700000000 looks like seconds, expected milliseconds'),
+    (1_700_000_000_000_000, 'field "t": 1700000000000000 looks like microseconds, expected '
+                            'milliseconds'),
+    (0, 'field "t": 0 is not a time in milliseconds between 2015-01-01 and 2100-01-01'),
+    (4_102_444_800_000, 'field "t": 4102444800000 is not a time in milliseconds'),
+])
+def test_times_are_bounded_and_a_wrong_unit_is_named(t, message):
+    for rec in (dict(CANDLE, t=t, T=CANDLE["T"]),
+                {"type": "funding", "v": 1, "symbol": "ETH", "t": t, "rate": 0.0, "premium": None}):
+        with pytest.raises(BadInput) as e:
+            records.validate(rec, "line 3: ")
+        assert e.value.msg.startswith("line 3: " + message), e.value.msg
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"h": 2001.0}, 'field "h": expected at least max(o, c), got 2001.0'),
+    ({"l": 2001.0}, 'field "l": expected at most min(o, c), got 2001.0'),
+    ({"h": 1000.0, "l": 3000.0}, 'field "h": expected at least max(o, c), got 1000.0; '
+                                 'field "l": expected at most min(o, c), got 3000.0'),
+    ({"o": 0.0}, 'field "o": expected a number > 0, got 0.0'),
+    ({"c": -1.0}, 'field "c": expected a number > 0, got -1.0'),
+])
+def test_candle_prices_are_positive_and_high_and_low_contain_open_and_close(fields, message):
+    with pytest.raises(BadInput) as e:
+        records.validate(dict(CANDLE, **fields))
+    assert e.value.msg == message
+
+
+def test_make_stamps_type_and_version():
+    assert records.make("rejected", symbol="ETH") == {"type": "rejected", "v": 1, "symbol": "ETH"}

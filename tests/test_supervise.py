@@ -217,7 +217,7 @@ def test_a_locked_store_is_one_line_not_a_traceback(tmp_path):
     holder = sqlite3.connect(tmp_path / "perpbot.db", isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        signal = {"type": "signal", "v": 1, "symbol": "ETH", "tf": "1m", "t": 0,
+        signal = {"type": "signal", "v": 1, "symbol": "ETH", "tf": "1m", "t": 1_700_000_000_000,
                   "action": "LONG", "reason": "x", "price": 100.0, "regime": "NORMAL",
                   "thresholds": {}}
         r = run("risk-gate", "--sz-decimals", "ETH=2", "--config", cfg,

@@ -11,7 +11,7 @@ import numpy as np
 import orjson
 
 from .errors import BadInput
-from .records import VERSION, _check_version, _parse, schemas, validate
+from .records import T_MAX, T_MIN, VERSION, _check_version, _parse, schemas, validate
 
 
 # columnar fast path ------------------------------------------------------------------------------
@@ -176,9 +176,10 @@ def _candle_columns(recs: list[dict]) -> dict | None:
             cols[k] = a
     except (KeyError, TypeError):
         return None
-    ok = ((cols["o"] > 0).all() and (cols["h"] > 0).all() and (cols["l"] > 0).all()
-          and (cols["c"] > 0).all() and (cols["volume"] >= 0).all() and (cols["t"] >= 0).all()
-          and (cols["T"] >= 0).all() and (cols["n"] >= 0).all())
+    o, h, lo, c = cols["o"], cols["h"], cols["l"], cols["c"]
+    ok = ((o > 0).all() and (h > 0).all() and (lo > 0).all() and (c > 0).all()
+          and (cols["volume"] >= 0).all() and (cols["n"] >= 0).all()
+          and all(((cols[k] >= T_MIN) & (cols[k] < T_MAX)).all() for k in ("t", "T")))
     return cols if ok else None
 
 

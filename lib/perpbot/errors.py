@@ -10,6 +10,7 @@ class ExitCode(enum.IntEnum):
     FAILURE = 1       # runtime failure
     USAGE = 2         # bad flags or bad config
     DATAERR = 65      # bad input record (sysexits EX_DATAERR)
+    SOFTWARE = 70     # an internal error: a bug (sysexits EX_SOFTWARE)
     TEMPFAIL = 75     # network, rate limit: a caller may retry (sysexits EX_TEMPFAIL)
     SIGINT = 130
     SIGTERM = 143

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 import orjson
 
+from . import records
 from .errors import BadInput
 from .params import IndicatorParams
 
@@ -387,12 +388,12 @@ def check_candles(batch, idx: np.ndarray, key, prefix: str = "") -> None:
     o, h, l, c = (cols[k][idx] for k in ("o", "h", "l", "c"))
     bad_h = np.flatnonzero(h < np.maximum(o, c))
     bad_l = np.flatnonzero(l > np.minimum(o, c))
-    for bad, field, what in ((bad_h, "h", "at least max(o, c)"), (bad_l, "l", "at most min(o, c)")):
+    for bad, field in ((bad_h, "h"), (bad_l, "l")):
         if len(bad):
             i = idx[bad[0]]
             line = batch.candle_rows[i] + 1
-            raise BadInput(f'{prefix}line {line}: field "{field}": expected {what}, got '
-                           f'{float(cols[field][i])!r}', line=int(line), field=field)
+            raise BadInput(f"{prefix}line {line}: {records.ohlc_error(field, cols[field][i])}",
+                           line=int(line), field=field)
 
 
 def _format(res: dict, t: np.ndarray, row: bytes, lo: int, hi: int) -> bytes:

@@ -85,10 +85,14 @@ def _field_error(spec: dict, value) -> str | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value):
             return f"expected a finite number, got {value}"
+        if spec.get("x-unit") == "ms":
+            return time_error(value)
         if "minimum" in spec and value < spec["minimum"]:
             return f"expected a number >= {spec['minimum']}, got {value}"
         if "exclusiveMinimum" in spec and value <= spec["exclusiveMinimum"]:
             return f"expected a number > {spec['exclusiveMinimum']}, got {value}"
+        if "maximum" in spec and value > spec["maximum"]:
+            return f"expected a number <= {spec['maximum']}, got {value}"
     if isinstance(value, str):
         if len(value) < spec.get("minLength", 0):
             return "expected a non-empty string"
@@ -98,29 +102,92 @@ def _field_error(spec: dict, value) -> str | None:
     return None
 
 
+T_MIN, T_MAX = 1_420_070_400_000, 4_102_444_800_000      # 2015-01-01, 2100-01-01 (ms)
+
+
+def time_error(value) -> str | None:
+    """What is wrong with a time in epoch milliseconds, naming a unit mistaken for it."""
+    if T_MIN <= value < T_MAX:
+        return None
+    if T_MIN / 1000 <= value < T_MAX / 1000:
+        return f"{value} looks like seconds, expected milliseconds"
+    if T_MIN * 1000 <= value < T_MAX * 1000:
+        return f"{value} looks like microseconds, expected milliseconds"
+    return f"{value} is not a time in milliseconds between 2015-01-01 and 2100-01-01"
+
+
+def ohlc_error(field: str, value: float) -> str:
+    """The message for a high below max(open, close) or a low above min(open, close)."""
+    what = "at least max(o, c)" if field == "h" else "at most min(o, c)"
+    return f'field "{field}": expected {what}, got {float(value)!r}'
+
+
+def candle_errors(rec: dict) -> list[str]:
+    """The rules between a candle's fields: high and low contain the open and the close."""
+    o, h, lo, c = (rec.get(k) for k in ("o", "h", "l", "c"))
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (o, h, lo, c)):
+        return []
+    return [ohlc_error(f, v) for f, v, bad in (("h", h, h < max(o, c)), ("l", lo, lo > min(o, c)))
+            if bad]
+
+
+CROSS_FIELD = {"candle": candle_errors}
+
+
+def require(line: "Line", fields, why: str) -> None:
+    """BadInput unless the record has each of these (optional in its schema) fields, not null:
+    a protocol between two stages (the replay's) needs them."""
+    for name in fields:
+        if line.rec.get(name) is None:
+            raise BadInput(f'line {line.number}: field "{name}": missing ({why} needs it)',
+                           line=line.number, field=name)
+
+
+def make(rtype: str, **fields) -> dict:
+    """A record of `rtype`: its type and schema version stamped here, the fields after them."""
+    return {"type": rtype, "v": VERSION, **fields}
+
+
 def explain(rtype: str, rec: dict) -> list[str]:
     """Every problem with `rec` against its schema, one phrase each, in schema field order."""
-    schema = schemas()[rtype]
+    return _object_problems(schemas()[rtype], rec, "")
+
+
+def _object_problems(schema: dict, obj: dict, path: str) -> list[str]:
+    """The problems of an object against an object schema; nested objects are named by their
+    path (`decisions.long.action`)."""
     problems = []
-    for name in schema["required"]:
-        if name not in rec:
-            problems.append(f'field "{name}": missing')
-    for name, spec in schema["properties"].items():
-        if name in rec:
-            err = _field_error(spec, rec[name])
-            if err:
-                problems.append(f'field "{name}": {err}')
+    for name in schema.get("required", ()):
+        if name not in obj:
+            problems.append(f'field "{path}{name}": missing')
+    props = schema.get("properties", {})
+    for name, spec in props.items():
+        if name not in obj:
+            continue
+        err = _field_error(spec, obj[name])
+        if err:
+            problems.append(f'field "{path}{name}": {err}')
+        elif "properties" in spec and isinstance(obj[name], dict):
+            problems += _object_problems(spec, obj[name], f"{path}{name}.")
+    if schema.get("additionalProperties") is False:
+        problems += [f'field "{path}{name}": not expected here' for name in obj
+                     if name not in props]
     return problems
 
 
 def validate(rec: dict, where: str = "") -> None:
-    """Raise BadInput naming every problem of a record (its type must already be known)."""
+    """Raise BadInput naming every problem of a record (its type must already be known): its
+    schema, then the rules between its fields."""
     rtype = rec.get("type")
     try:
         validator(rtype)(rec)
     except fastjsonschema.JsonSchemaException:
         problems = explain(rtype, rec) or ["does not match its schema"]
         raise BadInput(f"{where}{'; '.join(problems)}") from None
+    cross = CROSS_FIELD.get(rtype)
+    problems = cross(rec) if cross else []
+    if problems:
+        raise BadInput(f"{where}{'; '.join(problems)}")
 
 
 def _clean(value):

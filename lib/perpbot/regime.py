@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from .params import RegimeConfig
 from .prediction import Reading
 from .timeutil import MINUTE_MS, iso
+from . import records
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,9 @@ class Regime:
     sources: dict = field(default_factory=dict)
 
     def record(self) -> dict:
-        return {"type": "regime", "v": 1, "t": self.t, "level": self.level,
-                "war_risk": self.war_risk, "rate_change": self.rate_change,
-                "fresh_t": self.fresh_t, "reason": self.reason, "sources": self.sources}
+        return records.make("regime", t=self.t, level=self.level,
+                            war_risk=self.war_risk, rate_change=self.rate_change,
+                            fresh_t=self.fresh_t, reason=self.reason, sources=self.sources)
 
 
 def _weighted(readings: list[Reading], value) -> float | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from .params import RegimeConfig, RiskParams
 from .regime import size_multiplier
 from .timeutil import DAY_MS, HOUR_MS, MINUTE_MS
+from . import records
 
 MIN_NOTIONAL = 10.0     # the exchange rejects orders under $10
 
@@ -144,8 +145,8 @@ def gate(signal: dict, now: int, state: RiskState, p: RiskParams, regime_cfg: Re
         if size <= 0:
             refusal = "size_below_minimum"
     if refusal is not None:
-        out.append({"type": "rejected", "v": 1, "symbol": symbol, "t": t,
-                    "action": signal["action"], "reason": refusal, "regime": level})
+        out.append(records.make("rejected", symbol=symbol, t=t,
+                                action=signal["action"], reason=refusal, regime=level))
         return out, state
     side = signal["action"].lower()
     out.append(intent(symbol, t, now, "open", side, size, price, signal.get("reason", ""), level))
@@ -154,9 +155,9 @@ def gate(signal: dict, now: int, state: RiskState, p: RiskParams, regime_cfg: Re
 
 
 def intent(symbol, t, now, action, side, size, price, reason, regime, stop_loss=False) -> dict:
-    return {"type": "intent", "v": 1, "symbol": symbol, "t": t, "decided_at": now,
-            "action": action, "side": side, "size": size, "price": price, "reason": reason,
-            "cloid": cloid(symbol, t, action), "regime": regime, "stop_loss": stop_loss}
+    return records.make("intent", symbol=symbol, t=t, decided_at=now,
+                        action=action, side=side, size=size, price=price, reason=reason,
+                        cloid=cloid(symbol, t, action), regime=regime, stop_loss=stop_loss)
 
 
 def losing_weeks(closes: list[tuple[int, float]], now: int, weeks: int) -> int:

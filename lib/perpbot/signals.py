@@ -23,6 +23,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from .params import SignalParams
+from . import records
 
 LEVELS = ("NORMAL", "DOVISH", "HAWKISH", "HIGH_RISK", "CRISIS")
 
@@ -124,9 +125,9 @@ def decide(row: dict, position: str | None, th: Thresholds, p: SignalParams) -> 
 
 
 def signal_record(row: dict, decision: Decision, th: Thresholds, regime: str) -> dict:
-    rec = {"type": "signal", "v": 1, "symbol": row["symbol"], "tf": row["tf"], "t": row["t"],
-           "action": decision.action, "reason": decision.reason, "price": row["close"],
-           "regime": regime, "thresholds": th.as_dict()}
+    rec = records.make("signal", symbol=row["symbol"], tf=row["tf"], t=row["t"],
+                       action=decision.action, reason=decision.reason, price=row["close"],
+                       regime=regime, thresholds=th.as_dict())
     if decision.exit:
         rec["exit"] = decision.exit
         rec["stop_loss"] = decision.stop_loss

@@ -13,6 +13,7 @@ import os
 import signal
 import sqlite3
 import sys
+import traceback
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -152,6 +153,14 @@ def stage(name: str):
             except StageInterrupted as e:
                 ctx.diag.info("interrupted", signal=e.code.name)
                 code = e.code
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as e:          # noqa: BLE001 - a bug: one line, not a traceback
+                if verbose:
+                    traceback.print_exc(file=sys.stderr)
+                ctx.diag.error(f"internal error: {type(e).__name__}: {e}"
+                               + ("" if verbose else " (run with --verbose for the traceback)"))
+                code = ExitCode.SOFTWARE
             finally:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)

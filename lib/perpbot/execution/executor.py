@@ -16,6 +16,7 @@ from ..params import CostParams
 from ..store import Store
 from ..timeutil import interval_ms
 from . import costs
+from .. import records
 
 MODES = ("paper", "live", "replay")
 
@@ -114,11 +115,11 @@ class Executor:
                 self.log.warning("funding hours missing: counted as zero", symbol=symbol,
                                  hours=len(missing))
             pnl = costs.realized_pnl(side, size, pos["price"], f.price, pos["fee"] + f.fee, funding)
-        rec = {"type": "fill", "v": 1, "symbol": symbol, "t": t, "side": side, "size": size,
-               "price": f.price, "fee": f.fee, "cloid": intent["cloid"],
-               "trade_id": f"{self.mode}-{intent['cloid'][2:]}", "mode": self.mode,
-               "action": action, "reason": intent["reason"], "mid": mid, "slippage": f.slippage,
-               "taker": f.taker}
+        rec = records.make("fill", symbol=symbol, t=t, side=side, size=size,
+                           price=f.price, fee=f.fee, cloid=intent["cloid"],
+                           trade_id=f"{self.mode}-{intent['cloid'][2:]}", mode=self.mode,
+                           action=action, reason=intent["reason"], mid=mid, slippage=f.slippage,
+                           taker=f.taker)
         if action == "close":
             rec.update(funding=funding, pnl=pnl, entry_price=pos["price"])
         self.ledger.record(intent, rec, finish_tick)

@@ -7,6 +7,7 @@ decimal string is the nearest float64, the same every time, so values round-trip
 from __future__ import annotations
 
 from ..errors import BadInput
+from .. import records
 
 _CANDLE_KEYS = ("t", "T", "o", "h", "l", "c", "v", "n")
 
@@ -51,13 +52,13 @@ def funding_row(f: dict, symbol: str, where: str = "fundingHistory") -> tuple:
 
 def candle_record(row: tuple) -> dict:
     symbol, tf, t, T, o, h, l, c, v, n = row
-    return {"type": "candle", "v": 1, "symbol": symbol, "tf": tf, "t": t, "T": T,
-            "o": o, "h": h, "l": l, "c": c, "volume": v, "n": n}
+    return records.make("candle", symbol=symbol, tf=tf, t=t, T=T,
+                        o=o, h=h, l=l, c=c, volume=v, n=n)
 
 
 def funding_record(row: tuple) -> dict:
     symbol, t, rate, premium = row
-    return {"type": "funding", "v": 1, "symbol": symbol, "t": t, "rate": rate, "premium": premium}
+    return records.make("funding", symbol=symbol, t=t, rate=rate, premium=premium)
 
 
 def mids(resp: dict) -> dict[str, float]:
