@@ -1,5 +1,6 @@
 import dataclasses
 
+import orjson
 import pytest
 
 from conftest import ROOT, run, write_config
@@ -115,3 +116,73 @@ def test_regime_markets_are_checked_per_entry(tmp_path):
     with pytest.raises(ConfigError, match='missing required key "regime.markets\\[0\\].category"'):
         load_text(tmp_path, "exchange: {api_url: 'http://x'}\nregime:\n  markets:\n"
                             "    - {source: kalshi, id: X}\n")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("risk:\n  leverage: -3\n", 'line 3: key "risk.leverage": expected 1 <= leverage <= 50, got -3'),
+    ("risk:\n  margin_usage: 5\n",
+     'line 3: key "risk.margin_usage": expected 0 < margin_usage <= 1, got 5'),
+    ("signals:\n  exit_z: 2.5\n",
+     'line 3: keys signals.exit_z, signals.entry_z, signals.stop_z: expected exit_z (2.5) < '
+     'entry_z (2) < stop_z (3)'),
+    ("signals:\n  stop_z: 1.5\n",
+     'keys signals.exit_z, signals.entry_z, signals.stop_z: expected exit_z (0.3) < entry_z (2) '
+     '< stop_z (1.5)'),
+    ("signals:\n  rsi_oversold: 80\n",
+     'line 3: keys signals.rsi_oversold, signals.rsi_overbought: expected rsi_oversold (80) < '
+     'rsi_overbought (70)'),
+    ("indicators:\n  z_window: 1\n", 'line 3: key "indicators.z_window": expected an integer >= 2'),
+    ("costs:\n  slippage_min: 0.01\n", 'line 3: key "costs.slippage_min": 0.01 is above '
+                                       'costs.slippage_max (0.0005)'),
+    ("risk:\n  levrage: 2\n", 'line 3: unknown key "risk.levrage" (did you mean "leverage"?)'),
+    ("data:\n  timeframes: [1m, 7m]\n", 'line 3: key "data.timeframes[1]": expected one of'),
+])
+def test_ranges_and_rules_between_keys_name_file_line_and_key(tmp_path, text, message):
+    with pytest.raises(ConfigError) as e:
+        load_text(tmp_path, "exchange: {api_url: 'http://x'}\n" + text)
+    assert e.value.msg.startswith(f"{tmp_path / 'config.yaml'}: ")
+    assert message in e.value.msg, e.value.msg
+
+
+def test_leverage_above_the_assets_maximum_is_refused_at_start(tmp_path):
+    cfg = load_text(tmp_path, "exchange: {api_url: 'http://x'}\nsymbols: [ETH]\nrisk:\n"
+                              "  leverage: 30\n")
+    config.check_leverage(cfg, {"ETH": 50})
+    with pytest.raises(ConfigError) as e:
+        config.check_leverage(cfg, {"ETH": 25, "BTC": 50})
+    assert e.value.msg == (f"{tmp_path / 'config.yaml'}: line 4: key \"risk.leverage\": 30 is above "
+                           f"ETH's maximum leverage on the exchange (25)")
+
+
+def test_config_check_and_show_with_origins_and_masked_secrets(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("exchange: {api_url: 'http://127.0.0.1:9'}\nrisk:\n  leverage: 5\n")
+    (tmp_path / ".env").write_text("TELEGRAM_BOT_TOKEN=123:SECRET\n")
+    assert run("config", "check", "--config", path).returncode == 0
+    r = run("config", "show", "--config", path, env={"HL_PRIVATE_KEY": "0x" + "ab" * 32})
+    assert r.returncode == 0
+    rows = {x["key"]: x for x in map(orjson.loads, r.stdout.splitlines())}
+    assert rows["risk.leverage"] == {"key": "risk.leverage", "value": 5.0,
+                                     "origin": f"{path}: line 3"}
+    assert rows["risk.margin_usage"] == {"key": "risk.margin_usage", "value": 0.5,
+                                         "origin": "default"}
+    assert rows["HL_PRIVATE_KEY"] == {"key": "HL_PRIVATE_KEY", "value": "****",
+                                      "origin": "environment"}
+    assert rows["TELEGRAM_BOT_TOKEN"]["origin"] == str(tmp_path / ".env")
+    assert rows["DISCORD_WEBHOOK_URL"]["value"] is None
+    assert b"SECRET" not in r.stdout and b"ab" * 32 not in r.stdout
+    path.write_text("exchange: {api_url: 'http://127.0.0.1:9'}\nrisk:\n  leverage: 0\n")
+    bad = run("config", "check", "--config", path)
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1
+    assert b"line 3" in bad.stderr and b"risk.leverage" in bad.stderr
+
+
+def test_walk_forward_says_how_much_history_it_needs_and_how_to_get_it(tmp_path):
+    from conftest import market_store
+    cfg = market_store(tmp_path, "EURUSD-1h", "EURUSD", "1h")
+    r = run("walk-forward", "--config", cfg, "--symbol", "EURUSD", "--train-days", "400",
+            "--test-days", "100")
+    assert r.returncode == 2
+    msg = orjson.loads(r.stderr.splitlines()[-1])["msg"]
+    assert msg.startswith("walk-forward needs 504.2 days of 1h history") and \
+        "run `backfill --tf 1h --start " in msg, msg

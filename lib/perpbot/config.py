@@ -56,6 +56,7 @@ class Secrets:
     """Values from the environment or .env. repr() never shows them."""
 
     values: dict = field(default_factory=dict, repr=False, compare=False)
+    origins: dict = field(default_factory=dict, repr=False, compare=False)  # name -> where from
 
     def get(self, name: str) -> str | None:
         return self.values.get(name)
@@ -78,6 +79,7 @@ class Config:
     backtest: BacktestParams = BacktestParams()
     path: Path = Path(DEFAULT_PATH)              # not a key: where this config came from
     secrets: Secrets = Secrets()                 # not a key: from the environment
+    lines: dict = field(default_factory=dict, repr=False, compare=False)   # key -> file line
 
     @property
     def db_path(self) -> Path:
@@ -85,7 +87,44 @@ class Config:
         return p if p.is_absolute() else self.path.parent / p
 
 
-_NOT_KEYS = {"path", "secrets"}
+_NOT_KEYS = {"path", "secrets", "lines"}
+
+
+class Where:
+    """Where a key stands: the file, and the key's line when the file has it."""
+
+    def __init__(self, path: str, lines: dict | None = None):
+        self.path = path
+        self.lines = lines or {}
+
+    def __call__(self, key: str = "") -> str:
+        line = self.lines.get(key)
+        while line is None and key:             # a key the file lacks: its section's line
+            key = key[:key.rindex("[")] if key.endswith("]") else key.rpartition(".")[0]
+            line = self.lines.get(key)
+        return f"{self.path}: line {line}" if line else self.path
+
+
+def key_lines(node, prefix: str = "", out: dict | None = None) -> dict[str, int]:
+    """Dotted key (regime.markets[0].weight) -> its line, from a composed YAML node."""
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = f"{prefix}{k.value}"
+            out[key] = k.start_mark.line + 1
+            key_lines(v, key + ".", out)
+    elif isinstance(node, yaml.SequenceNode):
+        base = prefix.rstrip(".")
+        for i, v in enumerate(node.value):
+            out[f"{base}[{i}]"] = v.start_mark.line + 1
+            key_lines(v, f"{base}[{i}].", out)
+    return out
+
+
+def _did_you_mean(name: str, options) -> str:
+    import difflib
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
 
 
 def _describe(tp) -> str:
@@ -112,9 +151,10 @@ def _got(value) -> str:
     return repr(value).lower() if isinstance(value, bool) else repr(value)
 
 
-def _convert(tp, value, key: str, where: str):
+def _convert(tp, value, key: str, where: Where):
     def bad():
-        return ConfigError(f'{where}: key "{key}": expected {_describe(tp)}, got {_got(value)}')
+        return ConfigError(f'{where(key)}: key "{key}": expected {_describe(tp)}, '
+                           f'got {_got(value)}')
 
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -152,51 +192,135 @@ def _convert(tp, value, key: str, where: str):
     raise TypeError(f"unsupported config type {tp!r}")
 
 
-def _build(cls, raw: dict, prefix: str, where: str):
+def _build(cls, raw: dict, prefix: str, where: Where):
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _NOT_KEYS}
     for k in raw:
         if k not in fields:
-            raise ConfigError(f'{where}: unknown key "{prefix}{k}"')
+            raise ConfigError(f'{where(prefix + str(k))}: unknown key "{prefix}{k}"'
+                              f'{_did_you_mean(str(k), fields)}')
     kwargs = {}
     for name, f in fields.items():
         key = prefix + name
         if name in raw:
             kwargs[name] = _convert(hints[name], raw[name], key, where)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f'{where}: missing required key "{key}" ({_describe(hints[name])})')
+            raise ConfigError(f'{where(key)}: missing required key "{key}" '
+                              f'({_describe(hints[name])})')
     return cls(**kwargs)
 
 
-def _check(cfg: Config, where: str) -> None:
+# The range of every number a user sets: (low, high, low is open, high is open); None: no bound.
+RANGES = {
+    "exchange.timeout_s": (0, 300, True, False), "exchange.retries": (0, 20, False, False),
+    "exchange.backoff_s": (0, 60, False, False), "exchange.backoff_max_s": (0, 600, False, False),
+    "exchange.weight_per_min": (0, None, True, False),
+    "exchange.weight_share": (0, 1, True, False),
+    "data.history_days": (0, 3650, True, False),
+    "indicators.bb_k": (0, 10, True, False),
+    "signals.entry_z": (0, 10, True, False), "signals.exit_z": (0, 10, False, False),
+    "signals.stop_z": (0, 20, True, False),
+    "signals.rsi_overbought": (0, 100, True, True), "signals.rsi_oversold": (0, 100, True, True),
+    "signals.adx_max": (0, 100, True, False), "signals.hurst_max": (0, 1, True, True),
+    "signals.high_risk_entry_z": (0, 10, True, False),
+    "signals.high_risk_exit_z": (0, 10, False, False),
+    "signals.dovish_long_factor": (0, 2, True, False),
+    "signals.hawkish_short_factor": (0, 2, True, False),
+    "regime.poll_minutes": (0, 1440, True, False), "regime.timeout_s": (0, 300, True, False),
+    "regime.retries": (0, 20, False, False),
+    "regime.crisis_war_risk": (0, 1, False, False),
+    "regime.high_risk_war_risk": (0, 1, False, False),
+    "regime.rate_threshold": (0, 1, True, False),
+    "regime.size_crisis": (0, 2, False, False), "regime.size_high_risk": (0, 2, False, False),
+    "regime.size_other": (0, 2, False, False), "regime.staleness_minutes": (0, None, True, False),
+    "risk.capital": (0, None, True, False), "risk.margin_usage": (0, 1, True, False),
+    "risk.leverage": (1, 50, False, False), "risk.max_positions": (1, 100, False, False),
+    "risk.capital_stop_pct": (0, 1, True, False), "risk.timeout_hours": (0, None, True, False),
+    "risk.daily_loss_cap_pct": (0, 1, True, False), "risk.cooldown_minutes": (0, None, False, False),
+    "risk.losing_weeks_halt": (1, 520, False, False),
+    "costs.maker_fee": (-0.001, 0.01, False, False), "costs.taker_fee": (0, 0.01, False, False),
+    "costs.slippage_min": (0, 0.1, False, False), "costs.slippage_max": (0, 0.1, False, False),
+    "costs.slippage_fixed_bps": (0, 1000, False, False),
+    "backtest.entry_delay": (0, 100, False, False),
+    "backtest.exchange_stop_pct": (0, 1, True, False),
+}
+
+# Rules between keys: (keys in the order they must increase, strictly).
+ORDERS = (
+    ("signals.exit_z", "signals.entry_z", "signals.stop_z"),
+    ("signals.high_risk_exit_z", "signals.high_risk_entry_z", "signals.stop_z"),
+    ("signals.rsi_oversold", "signals.rsi_overbought"),
+)
+NOT_ABOVE = (("costs.slippage_min", "costs.slippage_max"),
+             ("exchange.backoff_s", "exchange.backoff_max_s"),
+             ("regime.high_risk_war_risk", "regime.crisis_war_risk"))
+
+
+def value_of(cfg: Config, key: str):
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def _range_error(key: str, value, rule) -> str | None:
+    lo, hi, lo_open, hi_open = rule
+    if value is None:
+        return None
+    if (lo is not None and (value <= lo if lo_open else value < lo)) or \
+            (hi is not None and (value >= hi if hi_open else value > hi)):
+        left = "" if lo is None else f"{lo:g} {'<' if lo_open else '<='} "
+        right = "" if hi is None else f" {'<' if hi_open else '<='} {hi:g}"
+        return f'key "{key}": expected {left}{key.split(".")[1]}{right}, got {value:g}'
+    return None
+
+
+def _check(cfg: Config, where: Where) -> None:
     for i, tf in enumerate(cfg.data.timeframes):
         if tf not in INTERVAL_MS:
-            raise ConfigError(f'{where}: key "data.timeframes[{i}]": expected one of '
-                              f'{", ".join(INTERVAL_MS)}, got "{tf}"')
+            raise ConfigError(f'{where(f"data.timeframes[{i}]")}: key "data.timeframes[{i}]": '
+                              f'expected one of {", ".join(INTERVAL_MS)}, got "{tf}"')
     if cfg.strategy.timeframe not in cfg.data.timeframes:
-        raise ConfigError(f'{where}: key "strategy.timeframe": "{cfg.strategy.timeframe}" '
-                          f'is not among data.timeframes')
+        raise ConfigError(f'{where("strategy.timeframe")}: key "strategy.timeframe": '
+                          f'"{cfg.strategy.timeframe}" is not among data.timeframes')
     if not cfg.symbols:
-        raise ConfigError(f'{where}: key "symbols": expected at least one symbol')
+        raise ConfigError(f'{where("symbols")}: key "symbols": expected at least one symbol')
+    for key, rule in RANGES.items():
+        err = _range_error(key, value_of(cfg, key), rule)
+        if err:
+            raise ConfigError(f"{where(key)}: {err}")
+    for keys in ORDERS:
+        values = [value_of(cfg, k) for k in keys]
+        if any(a >= b for a, b in zip(values, values[1:])):
+            shown = " < ".join(f"{k.split('.')[1]} ({v:g})" for k, v in zip(keys, values))
+            raise ConfigError(f'{where(keys[0])}: keys {", ".join(keys)}: expected {shown}')
+    for low, high in NOT_ABOVE:
+        if value_of(cfg, low) > value_of(cfg, high):
+            raise ConfigError(f'{where(low)}: key "{low}": {value_of(cfg, low):g} is above '
+                              f'{high} ({value_of(cfg, high):g})')
     ind = cfg.indicators
     for name in ("z_window", "bb_window", "rsi_period", "adx_period", "hurst_window"):
         if getattr(ind, name) < 2:
-            raise ConfigError(f'{where}: key "indicators.{name}": expected an integer >= 2')
+            raise ConfigError(f'{where("indicators." + name)}: key "indicators.{name}": '
+                              f'expected an integer >= 2')
     if ind.window < ind.warmup():
-        raise ConfigError(f'{where}: key "indicators.window": {ind.window} candles cannot warm '
-                          f'up every indicator (needs {ind.warmup()})')
-    rg = cfg.regime
-    if not 0 <= rg.high_risk_war_risk <= rg.crisis_war_risk <= 1:
-        raise ConfigError(f'{where}: key "regime.high_risk_war_risk": expected 0 <= '
-                          f'high_risk_war_risk <= crisis_war_risk <= 1')
-    for i, m in enumerate(rg.markets):
+        raise ConfigError(f'{where("indicators.window")}: key "indicators.window": {ind.window} '
+                          f'candles cannot warm up every indicator (needs {ind.warmup()})')
+    for i, m in enumerate(cfg.regime.markets):
         if m.weight <= 0:
-            raise ConfigError(f'{where}: key "regime.markets[{i}].weight": expected a number > 0')
-    if not 0 < cfg.exchange.weight_share <= 1:
-        raise ConfigError(f'{where}: key "exchange.weight_share": expected a number in (0, 1]')
+            key = f"regime.markets[{i}].weight"
+            raise ConfigError(f'{where(key)}: key "{key}": expected a number > 0')
     if not cfg.exchange.api_url.startswith(("http://", "https://")):
-        raise ConfigError(f'{where}: key "exchange.api_url": expected an http(s) URL, '
-                          f'got "{cfg.exchange.api_url}"')
+        raise ConfigError(f'{where("exchange.api_url")}: key "exchange.api_url": expected an '
+                          f'http(s) URL, got "{cfg.exchange.api_url}"')
+
+
+def check_leverage(cfg: Config, max_leverage: dict[str, int]) -> None:
+    """risk.leverage against each traded asset's maximum (the exchange's meta), at start."""
+    for sym in cfg.symbols:
+        top = max_leverage.get(sym)
+        if top is not None and cfg.risk.leverage > top:
+            raise ConfigError(f'{Where(str(cfg.path), cfg.lines)("risk.leverage")}: key '
+                              f'"risk.leverage": {cfg.risk.leverage:g} is above {sym}\'s '
+                              f'maximum leverage on the exchange ({top})')
 
 
 def parse_env_file(path: Path) -> dict[str, str]:
@@ -221,11 +345,16 @@ def load_secrets(config_path: Path, environ=None) -> Secrets:
     """The environment wins over .env beside the config file, which wins over .env in the cwd."""
     environ = os.environ if environ is None else environ
     values: dict[str, str] = {}
+    origins: dict[str, str] = {}
     for env_file in (Path.cwd() / ".env", config_path.parent / ".env"):
         if env_file.is_file():
-            values.update({k: v for k, v in parse_env_file(env_file).items() if k in SECRET_NAMES})
-    values.update({k: environ[k] for k in SECRET_NAMES if environ.get(k)})
-    return Secrets(values)
+            found = {k: v for k, v in parse_env_file(env_file).items() if k in SECRET_NAMES}
+            values.update(found)
+            origins.update(dict.fromkeys(found, str(env_file)))
+    found = {k: environ[k] for k in SECRET_NAMES if environ.get(k)}
+    values.update(found)
+    origins.update(dict.fromkeys(found, "environment"))
+    return Secrets(values, origins)
 
 
 def load(path: str | os.PathLike | None = None, environ=None) -> Config:
@@ -239,6 +368,7 @@ def load(path: str | os.PathLike | None = None, environ=None) -> Config:
         raise ConfigError(f"{where}: cannot read: {e.strerror}") from None
     try:
         raw = yaml.safe_load(text)
+        lines = key_lines(yaml.compose(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f"line {mark.line + 1}: " if mark else ""
@@ -247,33 +377,34 @@ def load(path: str | os.PathLike | None = None, environ=None) -> Config:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping of keys at the top level")
-    cfg = _build(Config, raw, "", where)
-    cfg = dataclasses.replace(cfg, path=p, secrets=load_secrets(p, environ))
-    _check(cfg, where)
+    at = Where(where, lines)
+    cfg = _build(Config, raw, "", at)
+    cfg = dataclasses.replace(cfg, path=p, secrets=load_secrets(p, environ), lines=lines)
+    _check(cfg, at)
     return cfg
 
 
 def from_dict(raw: dict, path: str | os.PathLike = DEFAULT_PATH) -> Config:
     """A Config built from a dict, checked as a file would be (for tests and tools)."""
-    cfg = dataclasses.replace(_build(Config, raw, "", str(path)), path=Path(path))
-    _check(cfg, str(path))
+    cfg = dataclasses.replace(_build(Config, raw, "", Where(str(path))), path=Path(path))
+    _check(cfg, Where(str(path)))
     return cfg
 
 
 def override(cfg: Config, assignment: str) -> Config:
     """cfg with one `section.key=value` set (the value read as YAML, checked as in a file)."""
     key, sep, text = assignment.partition("=")
-    where = "--param"
+    where = Where("--param")
     if not sep or "." not in key:
-        raise ConfigError(f'{where} "{assignment}": expected section.key=value')
+        raise ConfigError(f'--param "{assignment}": expected section.key=value')
     section, name = key.split(".", 1)
     fields = {f.name: f for f in dataclasses.fields(Config) if f.name not in _NOT_KEYS}
     if section not in fields or not dataclasses.is_dataclass(getattr(cfg, section)):
-        raise ConfigError(f'{where}: unknown section "{section}"')
+        raise ConfigError(f'--param: unknown section "{section}"{_did_you_mean(section, fields)}')
     part = getattr(cfg, section)
     hints = typing.get_type_hints(type(part))
     if name not in hints:
-        raise ConfigError(f'{where}: unknown key "{key}"')
+        raise ConfigError(f'--param: unknown key "{key}"{_did_you_mean(name, hints)}')
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -282,3 +413,30 @@ def override(cfg: Config, assignment: str) -> Config:
     new = dataclasses.replace(cfg, **{section: dataclasses.replace(part, **{name: value})})
     _check(new, where)
     return new
+
+
+def effective(cfg: Config) -> list[tuple[str, object, str]]:
+    """(key, value, origin) of every key in force: the file and line that set it, or
+    "default"; then the secrets, masked, with where they came from."""
+    rows = []
+
+    def walk(obj, prefix):
+        for f in dataclasses.fields(obj):
+            if f.name in _NOT_KEYS:
+                continue
+            key, value = prefix + f.name, getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, key + ".")
+                continue
+            if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+                value = [dataclasses.asdict(v) for v in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            line = cfg.lines.get(key)
+            rows.append((key, value, f"{cfg.path}: line {line}" if line else "default"))
+    walk(cfg, "")
+    for name in SECRET_NAMES:
+        set_ = cfg.secrets.get(name)
+        rows.append((name, "****" if set_ else None,
+                     cfg.secrets.origins.get(name, "not set")))
+    return rows

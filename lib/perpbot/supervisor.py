@@ -33,7 +33,7 @@ from pathlib import Path
 
 import orjson
 
-from . import ipc, risk
+from . import config, ipc, risk
 from .clock import make_clock
 from .config import Config
 from .errors import ExitCode, PerpbotError, TemporaryFailure
@@ -100,8 +100,11 @@ class Supervisor:
     # start-up ----------------------------------------------------------------------------------
 
     def startup(self, now: int) -> None:
-        """The losing-weeks halt and the exchange's lot sizes, once the exchange answers."""
-        meta = parse.size_decimals(self.probe.meta())
+        """The exchange's lot sizes and leverage limits, and the losing-weeks halt, once the
+        exchange answers."""
+        raw = self.probe.meta()
+        meta = parse.size_decimals(raw)
+        config.check_leverage(self.cfg, parse.max_leverage(raw))
         closes = self.store.closed_pnl(self.mode)
         lost = risk.losing_weeks(closes, now, self.cfg.risk.losing_weeks_halt)
         halt = lost >= self.cfg.risk.losing_weeks_halt

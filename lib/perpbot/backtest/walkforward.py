@@ -14,12 +14,14 @@ together, and one equity curve that carries each window's gains on from the last
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import config as config_mod
 from .. import metrics
 from ..errors import UsageError
-from ..timeutil import DAY_MS, interval_ms
+from ..timeutil import DAY_MS, interval_ms, iso
 from . import engine, sweep
 from .runs import combine
 
@@ -80,8 +82,13 @@ def run(cfg, data: dict, tf: str, book, mode: str, train_days=60.0, test_days=15
     warm = cfg.indicators.warmup() * interval_ms(tf)
     windows = folds(first + warm, last, train_days, test_days, step_days)
     if not windows:
-        raise UsageError(f"the data ({(last - first) / DAY_MS:.1f} days) is shorter than one "
-                         f"train + test window ({train_days:g} + {test_days:g} days)")
+        need = train_days + test_days + warm / DAY_MS
+        raise UsageError(
+            f"walk-forward needs {need:.1f} days of {tf} history (train {train_days:g} + test "
+            f"{test_days:g} + {warm / DAY_MS:.1f} of indicator warm-up); the store holds "
+            f"{(last - first) / DAY_MS:.1f}: run `backfill --tf {tf} --start "
+            f"{iso(last - int(need * DAY_MS) - DAY_MS)}` (and keep data.history_days >= "
+            f"{math.ceil(need) + 1}), or shorten --train-days/--test-days")
     out_folds, oos_trips, stitched_t, stitched_eq = [], [], [], []
     carried = 0.0
     for k, (a, b, e) in enumerate(windows):

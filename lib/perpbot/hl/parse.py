@@ -76,6 +76,12 @@ def size_decimals(meta: dict) -> dict[str, int]:
         raise BadInput(f"meta: malformed universe ({e})") from None
 
 
+def max_leverage(meta: dict) -> dict[str, int]:
+    """meta: coin to its maximum leverage."""
+    return {a["name"]: int(a["maxLeverage"]) for a in meta.get("universe", ())
+            if isinstance(a, dict) and "maxLeverage" in a}
+
+
 def asset_index(meta: dict) -> dict[str, int]:
     """meta: coin to perp asset index (its position in the universe, delisted included)."""
     return {a["name"]: i for i, a in enumerate(meta["universe"])}
