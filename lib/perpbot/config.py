@@ -18,7 +18,7 @@ import yaml
 
 from .errors import ConfigError
 from .params import (BacktestParams, CostParams, IndicatorParams,  # noqa: F401
-                     MarketConfig, RegimeConfig, RiskParams, SignalParams)
+                     MarketConfig, RegimeConfig, RiskParams, SignalParams, StrategyParams)
 from .timeutil import INTERVAL_MS
 
 DEFAULT_PATH = "config.yaml"
@@ -65,18 +65,15 @@ class Secrets:
         return f"Secrets(set={sorted(k for k, v in self.values.items() if v)})"
 
 
-@dataclass(frozen=True)
-class Config:
+@dataclass(frozen=True, kw_only=True)
+class Config(StrategyParams):
+    """The whole config: the strategy's sections (StrategyParams: indicators, signals, risk,
+    costs, regime, backtest) and the exchange, the symbols, the data and the timeframe."""
+
     exchange: ExchangeConfig
     symbols: tuple[str, ...] = ("ETH",)
     data: DataConfig = DataConfig()
     strategy: StrategyConfig = StrategyConfig()
-    indicators: IndicatorParams = IndicatorParams()
-    signals: SignalParams = SignalParams()
-    regime: RegimeConfig = RegimeConfig()
-    risk: RiskParams = RiskParams()
-    costs: CostParams = CostParams()
-    backtest: BacktestParams = BacktestParams()
     path: Path = Path(DEFAULT_PATH)              # not a key: where this config came from
     secrets: Secrets = Secrets()                 # not a key: from the environment
     lines: dict = field(default_factory=dict, repr=False, compare=False)   # key -> file line
@@ -88,6 +85,7 @@ class Config:
 
 
 _NOT_KEYS = {"path", "secrets", "lines"}
+_STRATEGY = {f.name for f in dataclasses.fields(StrategyParams)}
 
 
 class Where:
@@ -421,9 +419,10 @@ def effective(cfg: Config) -> list[tuple[str, object, str]]:
     rows = []
 
     def walk(obj, prefix):
-        for f in dataclasses.fields(obj):
-            if f.name in _NOT_KEYS:
-                continue
+        fields = [f for f in dataclasses.fields(obj) if f.name not in _NOT_KEYS]
+        if obj is cfg:                          # the file's order: the exchange first
+            fields.sort(key=lambda f: f.name in _STRATEGY)
+        for f in fields:
             key, value = prefix + f.name, getattr(obj, f.name)
             if dataclasses.is_dataclass(value):
                 walk(value, key + ".")

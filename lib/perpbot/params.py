@@ -100,3 +100,22 @@ class BacktestParams:
     fill_at: Literal["close", "open"] = "close"   # the delayed candle's close, or its open
     cancel_if_signal_gone: bool = True   # drop a delayed entry unless the signal still holds
     exchange_stop_pct: float = 0.03      # the on-exchange stop, this far from the entry price
+
+
+@dataclass(frozen=True)
+class StrategyParams:
+    """Everything a run of the strategy depends on besides its data: the config sections that
+    the trade loop, a backtest, a sweep and a walk-forward share (Config is one of these)."""
+
+    indicators: IndicatorParams = IndicatorParams()
+    signals: SignalParams = SignalParams()
+    risk: RiskParams = RiskParams()
+    costs: CostParams = CostParams()
+    regime: RegimeConfig = RegimeConfig()
+    backtest: BacktestParams = BacktestParams()
+
+    @classmethod
+    def from_config(cls, cfg) -> "StrategyParams":
+        """The strategy's part of a Config, alone (it pickles small, compares by value)."""
+        from dataclasses import fields
+        return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls)})

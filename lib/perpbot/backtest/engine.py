@@ -35,28 +35,14 @@ import numpy as np
 from .. import risk, signals
 from ..execution import costs
 from ..indicators import compute_arrays
-from ..params import (BacktestParams, CostParams, IndicatorParams, RegimeConfig, RiskParams,
-                      SignalParams)
+from ..params import StrategyParams
 from ..regime import RegimeBook
 from ..timeutil import DAY_MS, MINUTE_MS, interval_ms
 
 FIELDS = ("close", "z", "bb_mid", "bb_upper", "bb_lower", "rsi", "adx", "hurst")
 
 
-@dataclass(frozen=True)
-class Setup:
-    """Everything a run depends on besides its data."""
-
-    indicators: IndicatorParams = IndicatorParams()
-    signals: SignalParams = SignalParams()
-    risk: RiskParams = RiskParams()
-    costs: CostParams = CostParams()
-    regime: RegimeConfig = RegimeConfig()
-    backtest: BacktestParams = BacktestParams()
-
-    @classmethod
-    def from_config(cls, cfg) -> "Setup":
-        return cls(cfg.indicators, cfg.signals, cfg.risk, cfg.costs, cfg.regime, cfg.backtest)
+Setup = StrategyParams          # everything a run depends on besides its data
 
 
 @dataclass
