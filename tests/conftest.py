@@ -85,17 +85,17 @@ def market_rows(name: str, symbol: str, tf: str) -> list[tuple]:
             json.loads(shared_file(f"markets/{name}.json").read_text())]
 
 
-def market_store(dir: Path, name: str, symbol: str, tf: str, lots: int | None = 0,
+def market_store(dir: Path, name: str, symbol: str, tf: str, sz_decimals: int | None = 0,
                  rows: list | None = None) -> Path:
     """A config and a store in `dir` holding one market (the strategy on its timeframe) and,
-    unless lots is None, its lot size; returns the config's path."""
+    unless sz_decimals is None, its lot size; returns the config's path."""
     from perpbot.store import Store
     cfg = write_config(dir, None, symbols=[symbol], data={"timeframes": [tf]},
                        strategy={"timeframe": tf})
     with Store.open(dir / "perpbot.db") as st:
         st.insert_candles(rows if rows is not None else market_rows(name, symbol, tf))
-        if lots is not None:
-            st.set_state("exchange_meta", f'{{"{symbol}": {lots}}}', 0)
+        if sz_decimals is not None:
+            st.set_state("exchange_meta", f'{{"{symbol}": {sz_decimals}}}', 0)
     return cfg
 
 

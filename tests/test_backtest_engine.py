@@ -170,7 +170,7 @@ def test_backtest_cli_stores_the_run_and_writes_parquet(tmp_path):
     from conftest import market_rows, market_store, run
     from perpbot.store import Store
     rows = market_rows("EURUSD-1h", "EURUSD", "1h")
-    cfg = market_store(tmp_path, "EURUSD-1h", "EURUSD", "1h", lots=None, rows=rows)
+    cfg = market_store(tmp_path, "EURUSD-1h", "EURUSD", "1h", sz_decimals=None, rows=rows)
     r = run("backtest", "--config", cfg, "--symbol", "EURUSD", "--sz-decimals", "EURUSD=0",
             "--param", "signals.entry_z=2.2", "--out", tmp_path / "out", "--trades")
     assert r.returncode == 0, r.stderr

@@ -20,17 +20,17 @@ CASES = [("EURUSD-1h", "EURUSD", "1h", None, 0),
          ("LTC_BTC-5m", "LTC", "5m", None, 2)]
 
 
-@pytest.mark.parametrize("name, symbol, tf, funding, lots", CASES)
-def test_pipe_and_backtest_give_the_same_trades(tmp_path, name, symbol, tf, funding, lots):
+@pytest.mark.parametrize("name, symbol, tf, funding, sz_decimals", CASES)
+def test_pipe_and_backtest_give_the_same_trades(tmp_path, name, symbol, tf, funding, sz_decimals):
     rows = market_rows(name, symbol, tf)
     fund = []
     if funding:
         fund = [parse.funding_row(f, symbol) for f in
                 json.loads(shared_file(f"markets/{funding}.json").read_text())]
-    # LTC/BTC trades around 0.017: scale it so that lots of 0.01 are orders of $10 or more
+    # LTC/BTC trades around 0.017: scale it so that sz_decimals of 0.01 are orders of $10 or more
     if symbol == "LTC":
         rows = [(*r[:4], *(x * 10_000 for x in r[4:8]), *r[8:]) for r in rows]
-    cfg = market_store(tmp_path, name, symbol, tf, lots, rows)
+    cfg = market_store(tmp_path, name, symbol, tf, sz_decimals, rows)
     with Store.open(tmp_path / "perpbot.db") as st:
         st.insert_funding(fund)
     r = replay_pipe(cfg, symbol, tf)
@@ -39,7 +39,7 @@ def test_pipe_and_backtest_give_the_same_trades(tmp_path, name, symbol, tf, fund
     candles = {"t": np.array([x[2] for x in rows]), "o": np.array([x[4] for x in rows]),
                "h": np.array([x[5] for x in rows]), "l": np.array([x[6] for x in rows]),
                "c": np.array([x[7] for x in rows])}
-    res = engine.run(symbol, tf, candles, fund, RegimeBook([], RegimeConfig()), engine.Setup(), lots)
+    res = engine.run(symbol, tf, candles, fund, RegimeBook([], RegimeConfig()), engine.Setup(), sz_decimals)
     assert len(res.trips) >= 3
 
     # a replay writes no ledger: its fills are its output

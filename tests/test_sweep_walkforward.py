@@ -50,8 +50,8 @@ def test_sweep_rows_equal_single_backtests_in_parallel_and_serial(eurusd):
         one = cfg
         for k, v in c.items():
             one = config_mod.override(one, f"{k}={v}")
-        candles, funding, lots = data["EURUSD"]
-        res = engine.run("EURUSD", "1h", candles, funding, BOOK, engine.Setup.from_config(one), lots)
+        candles, funding, sz_decimals = data["EURUSD"]
+        res = engine.run("EURUSD", "1h", candles, funding, BOOK, engine.Setup.from_config(one), sz_decimals)
         assert row["trades"] == len(res.trips)
         assert row["total_pnl"] == pytest.approx(sum(x["pnl"] for x in res.trips))
 

@@ -192,18 +192,18 @@ def time_option(name: str, help: str):
 
 
 
-def lots_option(f):
-    """--sz-decimals SYMBOL=N (repeatable): lot sizes by coin, given to the command as `lots`."""
+def sz_decimals_option(f):
+    """--sz-decimals SYMBOL=N (repeatable): lot sizes by coin, given as `sz_decimals`."""
     def convert(ctx, param, values):
-        lots = {}
+        sz_decimals = {}
         for spec in values:
             sym, sep, n = spec.partition("=")
             if not sep or not sym or not n.isdigit():
                 raise click.BadParameter(f"{spec}: expected SYMBOL=N") from None
-            lots[sym] = int(n)
-        return lots
+            sz_decimals[sym] = int(n)
+        return sz_decimals
 
-    return click.option("--sz-decimals", "lots", multiple=True, metavar="SYMBOL=N",
+    return click.option("--sz-decimals", "sz_decimals", multiple=True, metavar="SYMBOL=N",
                         callback=convert,
                         help="Lot size of a coin (default: the exchange's meta, stored by "
                              "backfill).")(f)

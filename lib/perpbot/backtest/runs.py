@@ -41,28 +41,28 @@ def combine(results: list[engine.Result], capital: float) -> tuple[list, np.ndar
 
 
 def load(store: Store, symbols, tf: str, start: int | None, end: int | None,
-         lots: dict[str, int] | None = None) -> dict:
+         sz_decimals: dict[str, int] | None = None) -> dict:
     """symbol -> (candles, funding rows, lot decimals) for a run over [start, end]."""
-    lots = {**store.size_decimals(), **(lots or {})}
+    sz_decimals = {**store.size_decimals(), **(sz_decimals or {})}
     data = {}
     for sym in symbols:
-        if sym not in lots:
+        if sym not in sz_decimals:
             raise UsageError(f"no lot size for {sym}: run backfill (it stores the exchange's "
                              f"meta) or pass --sz-decimals {sym}=N")
         candles = load_candles(store, sym, tf, start, end)
         funding = store.funding(sym, int(candles["t"][0]), int(candles["t"][-1]) + interval_ms(tf))
-        data[sym] = (candles, funding, lots[sym])
+        data[sym] = (candles, funding, sz_decimals[sym])
     return data
 
 
 def run(store: Store, cfg, symbols, tf: str, start: int | None, end: int | None,
-        lots: dict[str, int] | None = None) -> dict:
+        sz_decimals: dict[str, int] | None = None) -> dict:
     """Backtest every symbol (each on its own account; max_positions is per symbol here) and
     return the summary; the caller stores it."""
     setup = engine.Setup.from_config(cfg)
     book = RegimeBook(store.regimes(), cfg.regime)
     results = [engine.run(sym, tf, candles, funding, book, setup, n)
-               for sym, (candles, funding, n) in load(store, symbols, tf, start, end, lots).items()]
+               for sym, (candles, funding, n) in load(store, symbols, tf, start, end, sz_decimals).items()]
     trips, t, equity = combine(results, cfg.risk.capital)
     m = metrics.summary(trips, t, equity, interval_ms(tf))
     params = {f.name: dataclasses.asdict(getattr(setup, f.name))

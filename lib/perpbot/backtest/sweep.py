@@ -78,14 +78,14 @@ def _run_one(params: dict) -> dict:
         return {**params, "error": str(e)}
     setup = engine.Setup.from_config(cfg)
     results = []
-    for sym, (candles, funding, lots) in _DATA["symbols"].items():
+    for sym, (candles, funding, sz_decimals) in _DATA["symbols"].items():
         key = (sym, setup.indicators)
         cache = _DATA.setdefault("ind_cache", {})
         if key not in cache:
             if len(cache) > 8:
                 cache.clear()
             cache[key] = compute_arrays(candles["h"], candles["l"], candles["c"], setup.indicators)
-        results.append(engine.run(sym, _DATA["tf"], candles, funding, _DATA["book"], setup, lots,
+        results.append(engine.run(sym, _DATA["tf"], candles, funding, _DATA["book"], setup, sz_decimals,
                                   trade_from=_DATA["trade_from"], indicators=cache[key]))
     from .runs import combine
     trips, t, eq = combine(results, cfg.risk.capital)

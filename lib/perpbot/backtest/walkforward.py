@@ -42,18 +42,18 @@ def folds(first: int, last: int, train_days: float, test_days: float, step_days:
 def _window(data: dict, start: int, end: int, warm_ms: int) -> dict:
     """The data of [start - warm, end): candles and funding."""
     out = {}
-    for sym, (candles, funding, lots) in data.items():
+    for sym, (candles, funding, sz_decimals) in data.items():
         t = candles["t"]
         a, b = np.searchsorted(t, start - warm_ms), np.searchsorted(t, end)
         out[sym] = ({k: v[a:b] for k, v in candles.items()},
-                    [f for f in funding if start - warm_ms <= f[1] < end], lots)
+                    [f for f in funding if start - warm_ms <= f[1] < end], sz_decimals)
     return out
 
 
 def _run(cfg, data, tf, book, start, end, warm_ms):
     setup = engine.Setup.from_config(cfg)
-    results = [engine.run(sym, tf, candles, funding, book, setup, lots, trade_from=start)
-               for sym, (candles, funding, lots) in _window(data, start, end, warm_ms).items()
+    results = [engine.run(sym, tf, candles, funding, book, setup, sz_decimals, trade_from=start)
+               for sym, (candles, funding, sz_decimals) in _window(data, start, end, warm_ms).items()
                if len(candles["t"])]
     trips, t, eq = combine(results, cfg.risk.capital)
     return trips, t, eq, metrics.summary(trips, t, eq, interval_ms(tf))
