@@ -66,7 +66,9 @@ def test_control_commands_and_socket_mode(loop):
     assert status(cfg, "--command", "pause")[1] == {"ok": True, "paused": True}
     assert status(cfg)[1]["risk"]["paused"] is True
     assert status(cfg, "--command", "resume")[1]["paused"] is False
-    # emergency close of an open position, at the mid, and entries paused afterwards
+    # emergency close of an open position, at the mid, and entries paused afterwards; the
+    # clock stands still meanwhile, so that no tick closes the position first (its timeout)
+    requests.post(s.url + "/sim/clock", json={"speed": 0}, timeout=5)
     with Store.open(tmp / "perpbot.db") as st:
         st.conn.execute("INSERT INTO orders (cloid, symbol, t, action, side, size, price, mode, "
                         "status, created_ms, updated_ms) VALUES ('0x" + "a" * 32 + "', 'ETH', 1,"

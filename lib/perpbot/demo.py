@@ -90,9 +90,8 @@ def watch(out: Path, seconds: float) -> None:
         except (NoDaemon, OSError):
             continue
         with Store.open_readonly(out / "perpbot.db") as db:
-            trades = db.conn.execute("SELECT t, action, side, size, price, fee, reason, pnl "
-                                     "FROM trades WHERE mode = 'paper' ORDER BY t, rowid").fetchall()
-        for t, action, side, size, price, fee, reason, pnl in trades[shown:]:
+            trades = db.trades(("paper",))
+        for t, _, action, side, size, price, fee, _, pnl, reason, _ in trades[shown:]:
             extra = f"  pnl {pnl:+.2f}" if pnl is not None else ""
             print(f"  TRADE {iso(t)} {action:<5} {side:<5} {size:g} ETH @ {price:.2f} "
                   f"fee {fee:.2f} ({reason}){extra}")

@@ -10,7 +10,6 @@ import html
 import math
 
 import numpy as np
-import orjson
 
 from . import metrics, risk
 from .errors import UsageError
@@ -42,10 +41,7 @@ def round_trips(rows) -> list[dict]:
 
 
 def ledger(store, start: int, end: int, modes=("paper", "live")) -> list[dict]:
-    marks = ",".join("?" * len(modes))
-    rows = store.conn.execute(
-        f"SELECT t, symbol, action, side, size, price, fee, funding, pnl, reason, slippage FROM "
-        f"trades WHERE mode IN ({marks}) ORDER BY t, rowid", list(modes)).fetchall()
+    rows = store.trades(modes)
     return [x for x in round_trips(rows) if start <= x["exit_t"] < end]
 
 
@@ -62,15 +58,10 @@ def equity_of(trips: list[dict], capital: float, start: int, end: int):
 # backtest --------------------------------------------------------------------------------------
 
 def backtest(store, run_id: str | None) -> dict:
-    sql = "SELECT run_id, created_ms, params, metrics, trades, equity FROM backtest_runs"
-    row = store.conn.execute(sql + (" WHERE run_id = ?" if run_id else
-                                    " ORDER BY created_ms DESC LIMIT 1"),
-                             (run_id,) if run_id else ()).fetchone()
+    row = store.backtest_run(run_id)
     if row is None:
         raise UsageError(f"no backtest run {run_id}" if run_id else "no backtest runs stored")
-    rid, created, params, mets, trades, equity = row
-    p, m, eq = orjson.loads(params), orjson.loads(mets), orjson.loads(equity)
-    trips = orjson.loads(trades)
+    rid, created, p, m, trips, eq = row
     return {"kind": "backtest", "run_id": rid, "created": created, **p, **m,
             "exit_reasons": _count(x["exit_reason"] for x in trips),
             "equity_t": eq["t"], "equity": eq["equity"]}

@@ -65,6 +65,18 @@ class RiskState:
     halted: bool = False
 
 
+def state_of(ledger, now: int, capital: float) -> RiskState:
+    """The gate's view of an account at `now` from what its ledger says (store.Ledger): equity
+    is capital plus every realized PnL; today is the UTC day of `now`."""
+    day = now - now % DAY_MS
+    return RiskState(
+        positions={p["symbol"]: Position(p["symbol"], p["side"], p["size"], p["price"], p["t"])
+                   for p in ledger.positions},
+        equity=capital + sum(pnl for _, pnl in ledger.closes),
+        realized_today=sum(pnl for t, pnl in ledger.closes if day <= t <= now), day=day,
+        cooldown_until=ledger.cooldown_until, paused=ledger.paused, halted=ledger.halted)
+
+
 def cloid(symbol: str, t: int, action: str) -> str:
     """The client order id of the intent for (symbol, candle time, action): the same every time
     a tick is run again, so an order is never placed twice."""

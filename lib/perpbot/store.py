@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 import orjson
 
 from .errors import PerpbotError
+from .rows import Candle, FundingRate, Ledger, RegimeRow
 
 import os as _os
 
@@ -241,7 +242,7 @@ class Store:
         return row[0]
 
     def candles(self, symbol: str, tf: str, start: int | None = None, end: int | None = None,
-                last: int | None = None) -> list[tuple]:
+                last: int | None = None) -> list[Candle]:
         """Stored candles in time order, t in [start, end]; `last` keeps only the newest N."""
         sql, args = _time_range(
             "SELECT symbol, tf, t, t_close, o, h, l, c, v, n FROM candles WHERE symbol = ? AND tf = ?",
@@ -251,7 +252,7 @@ class Store:
             args.append(last)
         else:
             sql += " ORDER BY t"
-        return self.conn.execute(sql, args).fetchall()
+        return list(map(Candle._make, self.conn.execute(sql, args)))
 
     def count_candles(self, symbol: str | None = None, tf: str | None = None) -> int:
         sql, args = "SELECT COUNT(*) FROM candles WHERE 1", []
@@ -275,10 +276,11 @@ class Store:
         return self.conn.execute("SELECT MAX(t) FROM funding_rates WHERE symbol = ?",
                                  (symbol,)).fetchone()[0]
 
-    def funding(self, symbol: str, start: int | None = None, end: int | None = None) -> list[tuple]:
+    def funding(self, symbol: str, start: int | None = None,
+                end: int | None = None) -> list[FundingRate]:
         sql, args = _time_range("SELECT symbol, t, rate, premium FROM funding_rates WHERE symbol = ?",
                                 [symbol], start, end)
-        return self.conn.execute(sql + " ORDER BY t", args).fetchall()
+        return list(map(FundingRate._make, self.conn.execute(sql + " ORDER BY t", args)))
 
     # prediction markets and the regime --------------------------------------------------------
 
@@ -295,12 +297,10 @@ class Store:
             [(regime.t, regime.level, regime.war_risk, regime.rate_change, regime.fresh_t,
               regime.reason, orjson.dumps(regime.sources).decode())])
 
-    def regimes(self, start: int | None = None, end: int | None = None) -> list:
-        from .regime import Regime
-
+    def regimes(self, start: int | None = None, end: int | None = None) -> list[RegimeRow]:
         sql, args = _time_range("SELECT t, level, war_risk, rate_change, fresh_t, reason, sources "
                                 "FROM regime_snapshots WHERE 1", [], start, end)
-        return [Regime(t, lv, w, r, f, why, orjson.loads(src))
+        return [RegimeRow(t, lv, w, r, f, why, orjson.loads(src))
                 for t, lv, w, r, f, why, src in self.conn.execute(sql + " ORDER BY t", args)]
 
     def last_regime(self):
@@ -360,21 +360,10 @@ class Store:
                                 "AND pnl IS NOT NULL", [mode], start, end)
         return self.conn.execute(sql + " ORDER BY t", args).fetchall()
 
-    def risk_state(self, now: int, capital: float, mode: str):
-        """The risk gate's view of a ledger's account at `now`, from the ledger and bot_state."""
-        from .risk import Position, RiskState
-        from .timeutil import DAY_MS
-
-        day = now - now % DAY_MS
-        closes = self.closed_pnl(mode)
-        cooldown = self.get_state(cooldown_key(mode))
-        return RiskState(
-            positions={p["symbol"]: Position(p["symbol"], p["side"], p["size"], p["price"], p["t"])
-                       for p in self.open_positions(mode)},
-            equity=capital + sum(pnl for _, pnl in closes),
-            realized_today=sum(pnl for t, pnl in closes if day <= t <= now), day=day,
-            cooldown_until=int(cooldown) if cooldown else None,
-            paused=self.get_state("paused") == "1", halted=self.get_state("halt_entries") == "1")
+    def ledger(self, mode: str) -> Ledger:
+        """What the risk rules need of a ledger (risk.state_of turns it into a RiskState)."""
+        return Ledger(self.open_positions(mode), self.closed_pnl(mode), self.cooldown_until(mode),
+                      self.paused(), self.halted())
 
     def size_decimals(self) -> dict[str, int]:
         """Lot sizes (szDecimals per coin) as the exchange's meta last said (backfill stores it)."""
@@ -392,6 +381,32 @@ class Store:
         return dict(self.conn.execute(
             "SELECT reason, COUNT(*) FROM rejections WHERE mode = ? AND t >= ? AND t < ? "
             "GROUP BY reason", (mode, start, end)).fetchall())
+
+    def trades(self, modes) -> list[tuple]:
+        """Every trade of these ledgers in time order: (t, symbol, action, side, size, price,
+        fee, funding, pnl, reason, slippage)."""
+        marks = ",".join("?" * len(modes))
+        return self.conn.execute(
+            f"SELECT t, symbol, action, side, size, price, fee, funding, pnl, reason, slippage "
+            f"FROM trades WHERE mode IN ({marks}) ORDER BY t, rowid", list(modes)).fetchall()
+
+    # backtest runs -------------------------------------------------------------------------------
+
+    def save_backtest_run(self, run_id: str, created_ms: int, params: dict, metrics: dict,
+                          trades: list, equity: dict) -> None:
+        self._batch("INSERT INTO backtest_runs (run_id, created_ms, params, metrics, trades, "
+                    "equity) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING",
+                    [(run_id, created_ms, *(orjson.dumps(x).decode()
+                                            for x in (params, metrics, trades, equity)))])
+
+    def backtest_run(self, run_id: str | None = None) -> tuple | None:
+        """(run_id, created_ms, params, metrics, trades, equity) of a run, the newest if no id;
+        None when there is none."""
+        sql = "SELECT run_id, created_ms, params, metrics, trades, equity FROM backtest_runs"
+        row = self.conn.execute(sql + (" WHERE run_id = ?" if run_id else
+                                       " ORDER BY created_ms DESC LIMIT 1"),
+                                (run_id,) if run_id else ()).fetchone()
+        return None if row is None else (row[0], row[1], *map(orjson.loads, row[2:]))
 
     # the tick journal ----------------------------------------------------------------------------
 
@@ -428,7 +443,32 @@ class Store:
         return self.conn.execute("SELECT MAX(close) FROM ticks WHERE mode = ? AND done_ms IS NOT "
                                  "NULL", (mode,)).fetchone()[0]
 
-    # bot state ---------------------------------------------------------------------------------
+    # bot state: the loop's flags and caches, each through its own accessor -------------------
+
+    def paused(self) -> bool:
+        return self.get_state("paused") == "1"
+
+    def set_paused(self, paused: bool, now_ms: int) -> None:
+        self.set_state("paused", "1" if paused else "0", now_ms)
+
+    def halted(self) -> bool:
+        """The losing-weeks halt: new entries blocked (set at the loop's start)."""
+        return self.get_state("halt_entries") == "1"
+
+    def set_halted(self, halted: bool, now_ms: int) -> None:
+        self.set_state("halt_entries", "1" if halted else "0", now_ms)
+
+    def cooldown_until(self, mode: str) -> int | None:
+        """When entries may start again after a stop loss in a ledger (ms), if a cooldown ran."""
+        value = self.get_state(cooldown_key(mode))
+        return int(value) if value else None
+
+    def set_cooldown_until(self, mode: str, t: int, now_ms: int) -> None:
+        self.set_state(cooldown_key(mode), str(t), now_ms)
+
+    def set_exchange_meta(self, sz_decimals: dict[str, int], now_ms: int) -> None:
+        self.set_state("exchange_meta", orjson.dumps(sz_decimals).decode(), now_ms)
+
 
     def set_state(self, key: str, value: str, now_ms: int) -> None:
         self._batch("INSERT INTO bot_state (key, value, updated_ms) VALUES (?, ?, ?) "

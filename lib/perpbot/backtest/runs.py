@@ -91,16 +91,12 @@ def _sum_dicts(ds) -> dict:
 
 
 def save(store: Store, summary: dict) -> None:
-    store._batch("INSERT INTO backtest_runs (run_id, created_ms, params, metrics, trades, equity) "
-                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING",
-                 [(summary["run_id"], summary["created"], orjson.dumps(
-                     {k: summary[k] for k in ("symbols", "tf", "start", "end", "params")}).decode(),
-                   orjson.dumps({k: summary[k] for k in ("metrics", "rejected",
-                                                         "cancelled_entries",
-                                                         "missing_funding_hours", "regime")}
-                                ).decode(),
-                   orjson.dumps(summary["trips"]).decode(),
-                   orjson.dumps({"t": summary["equity_t"], "equity": summary["equity"]}).decode())])
+    store.save_backtest_run(
+        summary["run_id"], summary["created"],
+        {k: summary[k] for k in ("symbols", "tf", "start", "end", "params")},
+        {k: summary[k] for k in ("metrics", "rejected", "cancelled_entries",
+                                 "missing_funding_hours", "regime")},
+        summary["trips"], {"t": summary["equity_t"], "equity": summary["equity"]})
 
 
 def write_parquet(summary: dict, out: Path) -> list[Path]:

@@ -1,160 +1,164 @@
-"""Running one tick's stages as child processes: one process group per tick, owned by the loop.
+"""One tick: the candle that closed at C decided by
 
-Each stage asks the kernel to kill it when the loop dies (perpbot.procs), so a SIGKILLed loop
-leaves nothing running; the group lets the loop end a tick it abandons (on SIGTERM) at once.
-Each stage's stderr is kept, to be logged when the tick ends with the level its outcome calls for.
+    fetch-candles --update --end C --last W | compute-indicators | emit-signals --latest
+      | risk-gate  ->  (the tick journal)  ->  execute --tick C
+
+The intents risk-gate decides are journalled in the store (with the tick's start, in one
+transaction) before execute sees them, and execute marks the tick done in the transaction of its
+final fill. A tick run again after a crash therefore executes the journalled intents instead of
+deciding again on a position its own fills have changed. The next tick's stages start as soon as
+a tick ends and wait, imported, for its candle (so a tick pays for no start-up).
 """
 
 from __future__ import annotations
 
-import os
-import signal
+import collections
+import dataclasses
 import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
 
-import orjson
+from ..errors import ExitCode
+from ..timeutil import interval_ms, iso
+from . import stages
+from .outage import RETRY_S
 
-from ..procs import child_env
-from ..stage import START_ENV
-
-BIN = Path(__file__).resolve().parents[3] / "bin"
-ABANDON_S = 2.0             # after a stop request, how long a running tick may still take
+TICK_TIMEOUT_S = 120.0
 
 
-class StageGroup:
-    """The processes of one tick, started with `spawn` and ended together. A group started
-    ahead (`ahead=True`) has its stages wait, imported and configured, until `go()`."""
+@dataclasses.dataclass
+class TickProcs:
+    """One tick's processes and what they have written so far."""
 
-    def __init__(self, config_path: Path, ahead: bool = False):
-        self.config_path = config_path
-        self.env = child_env(PERPBOT_LINE_BUFFERED="1")
-        self.start_r = self.start_w = None
-        if ahead:
-            self.start_r, self.start_w = os.pipe()
-            self.env[START_ENV] = str(self.start_r)
-        self.procs: list[tuple[str, subprocess.Popen]] = []
-        self.stderr: dict[str, list[bytes]] = {}
-        self.threads: list[threading.Thread] = []
-        self.pgid: int | None = None
-
-    def spawn(self, name: str, args: list[str], stdin) -> subprocess.Popen:
-        p = subprocess.Popen([sys.executable, str(BIN / name), *args, "--config",
-                              str(self.config_path)], stdin=stdin, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=self.env,
-                             pass_fds=() if self.start_r is None else (self.start_r,),
-                             process_group=0 if self.pgid is None else self.pgid)
-        if self.pgid is None:
-            self.pgid = p.pid
-        self.stderr[name] = lines = []
-        self.thread(_drain, p.stderr, lines)
-        self.procs.append((name, p))
-        return p
-
-    def go(self) -> None:
-        """Start the stages that wait for it (one byte each)."""
-        if self.start_w is not None:
-            os.write(self.start_w, b"g" * len(self.procs))
-            self._close_start()
-
-    def _close_start(self) -> None:
-        for fd in (self.start_r, self.start_w):
-            if fd is not None:
-                os.close(fd)
-        self.start_r = self.start_w = None
-
-    def thread(self, fn, *args) -> threading.Thread:
-        th = threading.Thread(target=fn, args=args, daemon=True)
-        th.start()
-        self.threads.append(th)
-        return th
-
-    def wait(self, names, deadline: float, stop: threading.Event) -> dict[str, int]:
-        """Exit codes of the named stages. Past the deadline, or ABANDON_S after `stop` is set,
-        the whole group is killed and what is left exits with -9."""
-        procs = [(n, p) for n, p in self.procs if n in names]
-        done = threading.Event()
-
-        def waiter():
-            for _, p in procs:
-                p.wait()
-            done.set()
-        threading.Thread(target=waiter, daemon=True).start()
-        stop_at = None
-        while not done.wait(0.05):
-            now = time.monotonic()
-            if stop.is_set() and stop_at is None:
-                stop_at = now
-            if now > deadline or (stop_at is not None and now - stop_at > ABANDON_S):
-                self.kill()
-                done.wait(5)
-                break
-        return {n: p.wait() for n, p in procs}
-
-    def kill(self) -> None:
-        self._close_start()
-        if self.pgid is not None:
-            try:
-                os.killpg(self.pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-    def finish(self) -> None:
-        """Wait for the reader threads (their pipes are closed once the processes are gone)."""
-        for th in self.threads:
-            th.join(timeout=5)
+    close: int
+    group: stages.StageGroup
+    execute: subprocess.Popen | None = None
+    signals: list = dataclasses.field(default_factory=list)
+    decided: list = dataclasses.field(default_factory=list)
+    fills: list = dataclasses.field(default_factory=list)
 
 
-def _drain(src, out: list) -> None:
-    for line in src:
-        out.append(line)
-    src.close()
+class TickRunner:
+    def __init__(self, loop):
+        self.loop = loop                    # the schedule: cfg, mode, store, clock, probe, stop
+        self.iv = interval_ms(loop.cfg.strategy.timeframe)
+        self.ahead: TickProcs | None = None
+        self.last_tick: dict | None = None
+        self.last_signals: list = []
+        self.last_fills: collections.deque = collections.deque(maxlen=20)
+        self.latencies: list[float] = []
+        self.failed_close: int | None = None
 
+    def commands(self, close: int) -> list[tuple[str, list[str]]]:
+        cfg, mode = self.loop.cfg, self.loop.mode
+        return [
+            ("fetch-candles", [*cfg.symbols, "--tf", cfg.strategy.timeframe, "--update",
+                               "--end", str(close - self.iv), "--last",
+                               str(cfg.indicators.window), "--funding"]),
+            ("compute-indicators", []),
+            ("emit-signals", ["--latest", "--mode", mode]),
+            ("risk-gate", ["--mode", mode]),
+        ]
 
-def relay(src, dst, seen: list) -> None:
-    """Pass emit-signals' records to risk-gate, keeping the signals for get_state."""
-    try:
-        for line in src:
-            try:
-                rec = orjson.loads(line)
-                if isinstance(rec, dict) and rec.get("type") == "signal":
-                    seen.append(rec)
-            except orjson.JSONDecodeError:
-                pass
-            dst.write(line)
-            dst.flush()
-    except (BrokenPipeError, ValueError, OSError):
-        pass
-    finally:
-        for f in (dst, src):
-            try:
-                f.close()
-            except (BrokenPipeError, ValueError, OSError):
-                pass
+    def spawn(self, close: int, ahead: bool = False) -> TickProcs:
+        """The stages that decide the tick of `close` and the execute that takes its intents,
+        started together; with `ahead` they wait, ready, for the tick's go."""
+        t = TickProcs(close, stages.StageGroup(self.loop.config_path, ahead))
+        prev = None
+        for name, args in self.commands(close):
+            stdin = subprocess.DEVNULL if prev is None else \
+                subprocess.PIPE if name == "risk-gate" else prev.stdout
+            p = t.group.spawn(name, args, stdin)
+            if name == "risk-gate":
+                t.group.thread(stages.relay, prev.stdout, p.stdin, t.signals)
+            elif prev is not None:
+                prev.stdout.close()         # the next stage owns that pipe now
+            prev = p
+        t.group.thread(stages.collect, prev.stdout, t.decided)
+        t.execute = self._spawn_execute(t, close)
+        return t
 
+    def _spawn_execute(self, t: TickProcs, close: int) -> subprocess.Popen:
+        ex = t.group.spawn("execute", ["--mode", self.loop.mode, "--tick", str(close)],
+                           subprocess.PIPE)
+        t.group.thread(stages.collect, ex.stdout, t.fills)
+        return ex
 
-def collect(src, out: list) -> None:
-    """Every record a stage writes to stdout."""
-    for line in src:
+    def drop_ahead(self) -> None:
+        if self.ahead is not None:
+            self.ahead.group.kill()
+            self.ahead.group.finish()
+            self.ahead = None
+
+    def run(self, close: int) -> None:
+        """Run the tick of the candle that closed at `close` (ms): decide and journal its
+        intents, or take the journalled ones of a tick that crashed; then execute them."""
+        loop = self.loop
+        speed = loop.clock.speed if loop.clock.speed > 0 else 1.0
+        lag_s = max(0.0, (loop.clock.now_ms() - close) / 1000 / speed)
+        t0 = time.perf_counter()
+        journalled = loop.store.tick_intents(loop.mode, close)
+        if self.ahead is not None and (self.ahead.close != close or journalled is not None):
+            self.drop_ahead()               # started for another candle, or nothing to decide
+        ready, self.ahead = self.ahead, None
+        if journalled is not None:
+            t = TickProcs(close, stages.StageGroup(loop.config_path))
+            t.execute = self._spawn_execute(t, close)
+        else:
+            t = ready or self.spawn(close)
+            t.group.go()
+        deadline = time.monotonic() + TICK_TIMEOUT_S
+        codes: dict[str, int] = {}
         try:
-            rec = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    src.close()
+            if journalled is None:
+                codes = t.group.wait([n for n, _ in self.commands(close)], deadline, loop.stop)
+                if any(c != 0 for c in codes.values()):
+                    t.group.kill()          # execute included: nothing was decided
+                else:
+                    journalled = [r for r in t.decided if r.get("type") == "intent"]
+                    loop.store.start_tick(loop.mode, close, journalled, int(time.time() * 1000))
+            else:
+                loop.log.info("tick resumed from the journal", close=close,
+                              intents=len(journalled))
+            if all(c == 0 for c in codes.values()):
+                stages.feed(t.execute.stdin, journalled)
+                codes.update(t.group.wait(["execute"], deadline, loop.stop))
+        finally:
+            t.group.kill()                  # a no-op unless something is still running
+            t.group.finish()
+        self._done(t, codes, lag_s, time.perf_counter() - t0)
+        if not loop.stop.is_set():
+            self.ahead = self.spawn(close + self.iv, ahead=True)
 
-
-def feed(dst, records: list[dict]) -> None:
-    """Write records to a stage's stdin and close it."""
-    try:
-        dst.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
-    except (BrokenPipeError, ValueError, OSError):
-        pass
-    finally:
-        try:
-            dst.close()
-        except (BrokenPipeError, ValueError, OSError):
-            pass
+    def _done(self, t: TickProcs, codes: dict, lag_s: float, duration: float) -> None:
+        loop, close = self.loop, t.close
+        fills = [o for o in t.fills if o.get("type") == "fill"]
+        ok = all(c == 0 for c in codes.values())
+        temporary = not ok and all(c in (0, ExitCode.TEMPFAIL) for c in codes.values())
+        for name, lines in t.group.stderr.items():
+            loop.events.forward(name, lines, quiet=temporary)
+        self.last_signals = t.signals
+        self.last_fills.extend(fills)
+        self.last_tick = {"close": close, "close_iso": iso(close), "ok": ok, "exit_codes": codes,
+                          "duration_s": round(duration, 4), "lag_s": round(lag_s, 4),
+                          "latency_s": round(lag_s + duration, 4), "fills": len(fills),
+                          "rejected": [o for o in t.decided if o.get("type") == "rejected"]}
+        if ok:
+            self.failed_close = None
+            self.latencies.append(lag_s + duration)
+            loop.log.info("tick", close=close, latency_s=round(lag_s + duration, 4),
+                          duration_s=round(duration, 4), fills=len(fills),
+                          signals=[(s["symbol"], s["action"]) for s in t.signals])
+            return
+        failed = {k: v for k, v in codes.items() if v != 0}
+        if loop.stop.is_set():
+            loop.log.warning("tick abandoned: the loop is stopping", close=close,
+                             exit_codes=failed)
+        elif temporary:
+            # most likely the exchange: confirm, so an outage is one line, not one per retry
+            loop.probe.all_mids()
+            loop.events.error("tick failed for now; retrying", close=close, exit_codes=failed)
+            loop.stop.wait(RETRY_S)
+        else:
+            self.failed_close = close
+            loop.events.error("tick failed; retrying at the next candle", close=close,
+                              exit_codes=failed)

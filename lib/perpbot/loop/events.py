@@ -1,0 +1,37 @@
+"""The loop's event log: its own lines and its stages' stderr, into the JSON log (perp-bot.log),
+and the recent errors that get_state shows."""
+
+from __future__ import annotations
+
+import collections
+import time
+
+import orjson
+
+LEVELS = ("debug", "info", "warning", "error")
+
+
+class Events:
+    def __init__(self, log):
+        self.log = log
+        self.errors: collections.deque = collections.deque(maxlen=20)
+
+    def forward(self, stage: str, lines, quiet: bool = False) -> None:
+        """A stage's stderr lines into the log; `quiet` logs them at debug level (a tick that
+        failed for a temporary reason: the outage itself is logged once)."""
+        for raw in lines:
+            try:
+                rec = orjson.loads(raw)
+                rec = rec if isinstance(rec, dict) else {"msg": str(rec)}
+            except orjson.JSONDecodeError:
+                rec = {"level": "error", "msg": raw.decode(errors="replace").rstrip()}
+            level = rec.pop("level", "info")
+            msg = rec.pop("msg", "")
+            rec.pop("stage", None)
+            rec.pop("ts", None)
+            level = level if level in LEVELS else "info"
+            self.log.log("debug" if quiet else level, msg, source=stage, **rec)
+
+    def error(self, msg: str, **fields) -> None:
+        self.errors.append({"t": int(time.time() * 1000), "msg": msg, **fields})
+        self.log.error(msg, **fields)

@@ -1,0 +1,147 @@
+"""The trade loop's schedule: at each close of a strategy.timeframe candle, a tick (tick.py);
+the regime polled every regime.poll_minutes; the WebSocket mid feed; the control socket.
+
+The socket is served from the start, before any exchange call, and keeps answering while the
+exchange is unreachable; the loop then tries again every few seconds (outage.py) and the next
+tick fetches every candle missed. On start-up a closed candle with no finished tick is run at
+once. A failed stage is logged with its exit code: a temporary failure (75) is tried again
+shortly, any other waits for the next candle. SIGTERM and SIGINT let the tick in progress finish
+(or abandon it after a moment), then the loop stops.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+
+from .. import config, ipc, risk
+from ..clock import make_clock
+from ..config import Config
+from ..errors import PerpbotError, TemporaryFailure
+from ..feed import MidFeed
+from ..hl import parse
+from ..hl.client import InfoClient
+from ..store import Store
+from ..timeutil import MINUTE_MS, floor_to
+from . import stages
+from .control import Control
+from .events import Events
+from .outage import RETRY_S, ExchangeHealth
+from .tick import TICK_TIMEOUT_S, TickRunner
+
+
+class Halted(PerpbotError):
+    pass
+
+
+class Supervisor:
+    def __init__(self, cfg: Config, config_path: Path, log, mode: str = "paper",
+                 force: bool = False):
+        self.cfg, self.log, self.mode, self.force = cfg, log, mode, force
+        self.config_path = Path(config_path).resolve()
+        self.clock = make_clock(cfg.exchange)
+        self.store = Store.open(cfg.db_path)
+        # one try per call: the loop itself retries every RETRY_S while the exchange is down
+        self.probe = InfoClient(cfg.exchange.api_url, timeout_s=min(cfg.exchange.timeout_s, 5.0),
+                                retries=0)
+        self.health = ExchangeHealth(log)
+        self.events = Events(log)
+        self.stop = threading.Event()
+        self.trade_lock = threading.Lock()
+        self.started = time.time()
+        self.ready = False
+        self.next_regime_poll = 0
+        self.regime: dict | None = None
+        self.feed: MidFeed | None = None
+        self.ticks = TickRunner(self)
+        self.control = Control(self)
+
+    def startup(self, now: int) -> None:
+        """The exchange's lot sizes and leverage limits, and the losing-weeks halt, once the
+        exchange answers."""
+        raw = self.probe.meta()
+        meta = parse.size_decimals(raw)
+        config.check_leverage(self.cfg, parse.max_leverage(raw))
+        lost = risk.losing_weeks(self.store.closed_pnl(self.mode), now,
+                                 self.cfg.risk.losing_weeks_halt)
+        halt = lost >= self.cfg.risk.losing_weeks_halt
+        if halt and not self.force:
+            if not self.store.open_positions(self.mode):
+                raise Halted(f"halted: the last {lost} 7-day windows all lost money; start with "
+                             f"--force to trade anyway")
+            self.log.warning("losing-weeks halt: positions are open, so the loop runs with new "
+                             "entries blocked", losing_weeks=lost)
+        elif halt:
+            self.log.warning("losing-weeks halt overridden by --force", losing_weeks=lost)
+        self.store.set_halted(halt and not self.force, now)
+        self.store.set_exchange_meta(meta, now)
+        self.ready = True
+
+    def run(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop.set())
+        server = ipc.ControlServer(ipc.socket_path(self.cfg.db_path), self.control.handle,
+                                   self.log).start()
+        try:
+            ws_url = "ws" + self.cfg.exchange.api_url.rstrip("/")[len("http"):] + "/ws"
+            self.feed = MidFeed(ws_url, lambda: Store.open(self.cfg.db_path), self.probe,
+                                self.log).start()
+            self.log.info("trade loop started", mode=self.mode, tf=self.cfg.strategy.timeframe,
+                          symbols=list(self.cfg.symbols), socket=str(server.path), pid=os.getpid())
+            while not self.stop.is_set():
+                try:
+                    self.step()
+                except TemporaryFailure as e:
+                    self.health.failed(e.msg)
+                    self.stop.wait(RETRY_S)
+        finally:
+            self.ticks.drop_ahead()
+            if self.feed:
+                self.feed.stop.set()
+            server.close()
+            self.log.info("trade loop stopped")
+
+    def step(self) -> None:
+        """One pass: read the clock, make sure the exchange answers, run the tick that is due or
+        sleep until one is. Raises TemporaryFailure while the exchange cannot be reached."""
+        now = self.clock.now_ms()
+        if not self.ready:
+            self.startup(now)
+        elif self.health.down:
+            self.probe.all_mids()
+        self.health.ok()
+        if self.cfg.regime.markets and now >= self.next_regime_poll:
+            self.poll_regime(now)
+        iv = self.ticks.iv
+        close = floor_to(now, iv)
+        if close > (self.store.last_tick(self.mode) or 0) and close != self.ticks.failed_close:
+            with self.trade_lock:
+                self.ticks.run(close)
+            return
+        wake = close + iv
+        if self.cfg.regime.markets:
+            wake = min(wake, self.next_regime_poll)
+        self.clock.sleep_until(wake, self.stop)
+
+    def poll_regime(self, now: int) -> None:
+        self.next_regime_poll = now + int(self.cfg.regime.poll_minutes * MINUTE_MS)
+        group = stages.StageGroup(self.config_path)
+        out: list[dict] = []
+        try:
+            p = group.spawn("poll-regime", ["--quiet"], subprocess.DEVNULL)
+            group.thread(stages.collect, p.stdout, out)
+            code = group.wait(["poll-regime"], time.monotonic() + TICK_TIMEOUT_S,
+                              self.stop)["poll-regime"]
+        finally:
+            group.kill()
+            group.finish()
+        self.events.forward("poll-regime", group.stderr["poll-regime"])
+        if code == 0 and out:
+            self.regime = out[-1]
+        else:
+            self.events.error("poll-regime failed", code=code)
