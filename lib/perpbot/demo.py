@@ -61,7 +61,7 @@ def main() -> None:
         with Store.open_readonly(out / "perpbot.db") as st:
             for tf in ("1m", "15m", "1h"):
                 rows = st.candles("ETH", tf)
-                print(f"  ETH {tf:<4}{len(rows):>7} candles  {iso(rows[0][2])} .. {iso(rows[-1][2])}")
+                print(f"  ETH {tf:<4}{len(rows):>7} candles  {iso(rows[0].t)} .. {iso(rows[-1].t)}")
             print(f"  ETH funding {len(st.funding('ETH'))} hourly rates")
         print(f"\ntrade loop (paper) for {args.seconds:g} s; its log is {out / 'perp-bot.log'}")
         loop = subprocess.Popen([sys.executable, str(BIN / "supervise"), "--config", str(cfg)],

@@ -31,7 +31,7 @@ def closed_candle_pages(client: InfoClient, symbol: str, tf: str, start: int, en
     """Store rows of closed candles with t in [start, end], a page at a time."""
     for page in client.candle_pages(symbol, tf, start, min(end, now)):
         rows = [parse.candle_row(c, symbol, tf, f"candleSnapshot {symbol} {tf}") for c in page]
-        rows = [r for r in rows if r[3] < now and r[2] <= end]
+        rows = [r for r in rows if r.t_close < now and r.t <= end]
         if rows:
             yield rows
 
@@ -90,7 +90,9 @@ def merge_records(candle_rows: Iterable[Iterable[tuple]],
     A candle is known at its close (T), a funding rate at its time; ties go candles first, then
     by symbol. Each input iterable must already be in time order.
     """
-    streams = [((r[3], 0, r[0], parse.candle_record(r)) for r in rows) for rows in candle_rows]
-    streams += [((r[1], 1, r[0], parse.funding_record(r)) for r in rows) for rows in funding_rows]
+    streams = [((r.t_close, 0, r.symbol, parse.candle_record(r)) for r in rows)
+               for rows in candle_rows]
+    streams += [((r.t, 1, r.symbol, parse.funding_record(r)) for r in rows)
+                for rows in funding_rows]
     for _, _, _, rec in heapq.merge(*streams, key=lambda x: x[:3]):
         yield rec

@@ -78,8 +78,8 @@ class Executor:
     def _mark_at(self, symbol: str, fallback: float):
         """The close of the last candle closed by each hour (the strategy's timeframe)."""
         rows = self.store.candles(symbol, self.tf)
-        closes_at = [r[3] + 1 for r in rows]
-        prices = [r[7] for r in rows]
+        closes_at = [r.t_close + 1 for r in rows]
+        prices = [r.c for r in rows]
 
         def mark(h: int) -> float:
             i = bisect.bisect_right(closes_at, h) - 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..errors import BadInput
 from .. import records
+from ..rows import Candle, FundingRate
 
 _CANDLE_KEYS = ("t", "T", "o", "h", "l", "c", "v", "n")
 
@@ -31,23 +32,23 @@ def _int(obj: dict, key: str, where: str) -> int:
     return v
 
 
-def candle_row(c: dict, symbol: str, tf: str, where: str = "candleSnapshot") -> tuple:
+def candle_row(c: dict, symbol: str, tf: str, where: str = "candleSnapshot") -> Candle:
     """One candleSnapshot element as a store row (symbol, tf, t, T, o, h, l, c, v, n)."""
     if not isinstance(c, dict):
         raise BadInput(f"{where}: expected a candle object, got {c!r}")
     t = _int(c, "t", where)
-    return (symbol, tf, t, _int(c, "T", where), _num(c, "o", where), _num(c, "h", where),
-            _num(c, "l", where), _num(c, "c", where), _num(c, "v", where),
-            _int(c, "n", where) if "n" in c else 0)
+    return Candle(symbol, tf, t, _int(c, "T", where), _num(c, "o", where), _num(c, "h", where),
+                  _num(c, "l", where), _num(c, "c", where), _num(c, "v", where),
+                  _int(c, "n", where) if "n" in c else 0)
 
 
-def funding_row(f: dict, symbol: str, where: str = "fundingHistory") -> tuple:
+def funding_row(f: dict, symbol: str, where: str = "fundingHistory") -> FundingRate:
     """One fundingHistory element as a store row (symbol, t, rate, premium)."""
     if not isinstance(f, dict):
         raise BadInput(f"{where}: expected a funding object, got {f!r}")
     premium = f.get("premium")
-    return (symbol, _int(f, "time", where), _num(f, "fundingRate", where),
-            None if premium is None else _num(f, "premium", where))
+    return FundingRate(symbol, _int(f, "time", where), _num(f, "fundingRate", where),
+                       None if premium is None else _num(f, "premium", where))
 
 
 def candle_record(row: tuple) -> dict:
