@@ -89,12 +89,22 @@ def unrealized(pos: Position, price: float) -> float:
     return sign * (price - pos.price) * pos.size
 
 
+def capital_stop_distance(equity: float, size: float, p: RiskParams) -> float:
+    """How far the price may move against a position of `size` before the capital stop."""
+    return p.capital_stop_pct * equity / size
+
+
+def timeout_at(entry_t: int, p: RiskParams) -> int:
+    """When a position entered at entry_t times out (ms)."""
+    return entry_t + int(p.timeout_hours * HOUR_MS)
+
+
 def position_exit(pos: Position, price: float, now: int, state: RiskState, p: RiskParams) -> str | None:
     """capital_stop once the position's loss reaches capital_stop_pct of equity; timeout once it
     has been held timeout_hours; else None."""
     if -unrealized(pos, price) >= p.capital_stop_pct * state.equity:
         return "capital_stop"
-    if now - pos.t >= p.timeout_hours * HOUR_MS:
+    if now >= timeout_at(pos.t, p):
         return "timeout"
     return None
 

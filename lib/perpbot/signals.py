@@ -124,6 +124,30 @@ def decide(row: dict, position: str | None, th: Thresholds, p: SignalParams) -> 
                     + (f", hurst={hurst:.3f} < {p.hurst_max:g}" if p.hurst_gate else ""))
 
 
+# screens over whole columns (numpy arrays or scalars): where decide() could act -------------------
+# The backtest's fast path steps only the candles these let through. They are made from the same
+# thresholds as decide(), under every regime, and never narrower (a test holds them to that).
+
+def entry_screen(z, rsi, adx, hurst, p: SignalParams):
+    """True where some regime's decide() could enter from flat (band and regime aside)."""
+    open_levels = [thresholds(p, lv) for lv in LEVELS if thresholds(p, lv).entries]
+    lowest = min(min(th.long_entry_z, th.short_entry_z) for th in open_levels)
+    calm = adx < p.adx_max
+    if p.hurst_gate:
+        calm = calm & (hurst < p.hurst_max)
+    return calm & (((z < -lowest) & (rsi < p.rsi_oversold)) |
+                   ((z > lowest) & (rsi > p.rsi_overbought)))
+
+
+def exit_screen(z, side: str, p: SignalParams):
+    """True where some regime's decide() could close a position on this side."""
+    widest = max(thresholds(p, lv).exit_z for lv in LEVELS)
+    stop = min(thresholds(p, lv).stop_z for lv in LEVELS)
+    if side == "long":
+        return (z > -widest) | (z < -stop)
+    return (z < widest) | (z > stop)
+
+
 def signal_record(row: dict, decision: Decision, th: Thresholds, regime: str) -> dict:
     rec = records.make("signal", symbol=row["symbol"], tf=row["tf"], t=row["t"],
                        action=decision.action, reason=decision.reason, price=row["close"],

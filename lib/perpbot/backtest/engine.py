@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import signals
+from .. import risk, signals
 from ..execution import costs
-from ..execution.account import Result, Simulator, mark_function
+from ..execution.account import Result, Simulator, exchange_stop_price, mark_function
 from ..indicators import compute_arrays
 from ..params import StrategyParams
 from ..regime import RegimeBook
@@ -63,16 +63,10 @@ def run(symbol: str, tf: str, candles: dict, funding_rows, book: RegimeBook, set
     sp, rp, bt = setup.signals, setup.risk, setup.backtest
     z = ind["z"]
     with np.errstate(invalid="ignore"):
-        lowest = min(sp.entry_z, sp.entry_z * sp.dovish_long_factor,
-                     sp.entry_z * sp.hawkish_short_factor, sp.high_risk_entry_z)
-        calm = ind["adx"] < sp.adx_max
-        if sp.hurst_gate:
-            calm &= ind["hurst"] < sp.hurst_max
-        entry_candidates = np.flatnonzero(calm & (
-            ((z < -lowest) & (ind["rsi"] < sp.rsi_oversold)) |
-            ((z > lowest) & (ind["rsi"] > sp.rsi_overbought))))
+        entry_candidates = np.flatnonzero(signals.entry_screen(z, ind["rsi"], ind["adx"],
+                                                               ind["hurst"], sp))
+        could_close = {side: signals.exit_screen(z, side, sp) for side in ("long", "short")}
     closes_at = t + iv
-    widest_exit = max(sp.exit_z, sp.high_risk_exit_z)
     tl, ol, hl, ll, cl = (a.tolist() for a in (t, o, h, lo, c))
     cols = {k: ind[k] for k in FIELDS}
 
@@ -87,22 +81,19 @@ def run(symbol: str, tf: str, candles: dict, funding_rows, book: RegimeBook, set
         """The first candle from i on that could close the open position."""
         p = sim.pos
         long = p.side == "long"
-        stop = p.price * (1 - bt.exchange_stop_pct if long else 1 + bt.exchange_stop_pct)
-        cap = rp.capital_stop_pct * sim.state.equity / p.size
-        timeout = int(np.searchsorted(closes_at, p.t + int(rp.timeout_hours * 3_600_000),
-                                      side="left"))
+        stop = exchange_stop_price(p.side, p.price, bt.exchange_stop_pct)
+        cap = risk.capital_stop_distance(sim.state.equity, p.size, rp)
+        timeout = int(np.searchsorted(closes_at, risk.timeout_at(p.t, rp), side="left"))
         end = min(n, max(timeout, i) + 1)
         a, span = i, 16
         while a < end:
             b = min(end, a + span)
-            zs = z[a:b]
             with np.errstate(invalid="ignore"):
                 if long:
-                    hit = (lo[a:b] <= stop) | (c[a:b] <= p.price - cap) | (zs > -widest_exit) | \
-                        (zs < -sp.stop_z)
+                    hit = (lo[a:b] <= stop) | (c[a:b] <= p.price - cap)
                 else:
-                    hit = (h[a:b] >= stop) | (c[a:b] >= p.price + cap) | (zs < widest_exit) | \
-                        (zs > sp.stop_z)
+                    hit = (h[a:b] >= stop) | (c[a:b] >= p.price + cap)
+                hit |= could_close[p.side][a:b]
             k = np.flatnonzero(hit)
             if len(k):
                 return a + int(k[0])

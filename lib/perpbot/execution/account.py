@@ -30,6 +30,11 @@ from ..timeutil import DAY_MS, MINUTE_MS, interval_ms
 from . import costs
 
 
+def exchange_stop_price(side: str, entry: float, pct: float) -> float:
+    """The on-exchange stop of a position: pct below a long's entry, above a short's."""
+    return entry * (1 - pct if side == "long" else 1 + pct)
+
+
 @dataclass
 class Open:
     side: str
@@ -136,9 +141,8 @@ class Simulator:
             self._enter(sig, o, t, t, out)
         # 2. the exchange stop on this candle's range
         if self.pos is not None and t >= self.pos.stop_from:
-            pct = bt.exchange_stop_pct
             long = self.pos.side == "long"
-            stop = self.pos.price * (1 - pct if long else 1 + pct)
+            stop = exchange_stop_price(self.pos.side, self.pos.price, bt.exchange_stop_pct)
             if (long and lo <= stop) or (not long and h >= stop):
                 self._exit(t, stop, now, "exchange_stop", out)
         # 3. the close
