@@ -55,7 +55,7 @@ def test_entry_then_fill_at_the_mid_and_never_twice(paper):
     assert again == fill
     with Store.open_readonly(tmp / "perpbot.db") as st:
         assert st.conn.execute("SELECT COUNT(*) FROM trades").fetchone()[0] == 1
-        assert st.open_position("ETH", "paper")["size"] == 5.0
+        assert st.open_position("ETH", "paper").size == 5.0
     # holding: a second LONG does nothing, a take profit closes with its realized PnL
     assert recs(run("risk-gate", "--config", cfg, input=signal("LONG", T + M15))) == []
     (close,) = recs(run("risk-gate", "--config", cfg,

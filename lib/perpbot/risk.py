@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from .params import RegimeConfig, RiskParams
+from .rows import Position
 from .regime import size_multiplier
 from .timeutil import DAY_MS, HOUR_MS, MINUTE_MS
 from . import records
@@ -43,15 +44,6 @@ STOP_EXITS = frozenset({"capital_stop", "z_stop", "exchange_stop"})
 
 
 @dataclass(frozen=True)
-class Position:
-    symbol: str
-    side: str           # long or short
-    size: float         # base units
-    price: float        # entry price
-    t: int              # entry time, ms
-
-
-@dataclass(frozen=True)
 class RiskState:
     """What the gate knows: open positions, equity (capital + realized PnL), today's realized
     PnL (negative is a loss; today starts 00:00 UTC), the cooldown, pause and halt flags."""
@@ -70,8 +62,7 @@ def state_of(ledger, now: int, capital: float) -> RiskState:
     is capital plus every realized PnL; today is the UTC day of `now`."""
     day = now - now % DAY_MS
     return RiskState(
-        positions={p["symbol"]: Position(p["symbol"], p["side"], p["size"], p["price"], p["t"])
-                   for p in ledger.positions},
+        positions={p.symbol: p for p in ledger.positions},
         equity=capital + sum(pnl for _, pnl in ledger.closes),
         realized_today=sum(pnl for t, pnl in ledger.closes if day <= t <= now), day=day,
         cooldown_until=ledger.cooldown_until, paused=ledger.paused, halted=ledger.halted)

@@ -3,6 +3,7 @@ the store and the exchange parser that makes them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 
@@ -36,8 +37,25 @@ class RegimeRow(NamedTuple):
     sources: dict
 
 
+@dataclass(frozen=True)
+class Position:
+    """An open position, the one type for it everywhere: the risk rules, the ledgers (paper,
+    live, replay) and the simulated account of the backtest."""
+
+    symbol: str
+    side: str               # long or short
+    size: float             # base units
+    price: float            # entry (fill) price
+    t: int                  # entry (fill) time, ms
+    fee: float = 0.0        # the entry's fee, quote
+    cloid: str = ""         # the entry order's client order id
+    slippage: float = 0.0   # the entry's slippage cost, quote
+    reason: str = ""        # why it was entered
+    stop_from: int = 0      # the first candle (open time) the exchange stop may hit
+
+
 class Ledger(NamedTuple):
-    """What a ledger (paper or live) says of its account: open positions (dicts), the closing
+    """What a ledger (paper or live) says of its account: open positions, the closing
     trades' (t, pnl), the cooldown after a stop loss, and the loop's pause and halt flags."""
 
     positions: list

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 import orjson
 
 from .errors import PerpbotError
-from .rows import Candle, FundingRate, Ledger, RegimeRow
+from .rows import Candle, FundingRate, Ledger, Position, RegimeRow
 
 import os as _os
 
@@ -309,17 +309,16 @@ class Store:
 
     # the ledger (paper or live: every query names its mode) ----------------------------------
 
-    def open_position(self, symbol: str, mode: str) -> dict | None:
+    def open_position(self, symbol: str, mode: str) -> Position | None:
         """The symbol's open position in a ledger: its last trade there, if that opened one."""
         row = self.conn.execute(
             "SELECT action, side, size, price, t, fee, cloid FROM trades WHERE symbol = ? "
             "AND mode = ? ORDER BY t DESC, rowid DESC LIMIT 1", (symbol, mode)).fetchone()
         if row is None or row[0] != "open":
             return None
-        return {"symbol": symbol, "side": row[1], "size": row[2], "price": row[3], "t": row[4],
-                "fee": row[5], "cloid": row[6]}
+        return Position(symbol, *row[1:])
 
-    def open_positions(self, mode: str) -> list[dict]:
+    def open_positions(self, mode: str) -> list[Position]:
         symbols = [r[0] for r in self.conn.execute(
             "SELECT DISTINCT symbol FROM trades WHERE mode = ?", (mode,))]
         return [p for p in (self.open_position(s, mode) for s in symbols) if p is not None]

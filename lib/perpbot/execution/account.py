@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import risk, signals
 from ..params import StrategyParams
+from ..rows import Position
 from ..timeutil import DAY_MS, MINUTE_MS, interval_ms
 from . import costs
 
@@ -33,18 +34,6 @@ from . import costs
 def exchange_stop_price(side: str, entry: float, pct: float) -> float:
     """The on-exchange stop of a position: pct below a long's entry, above a short's."""
     return entry * (1 - pct if side == "long" else 1 + pct)
-
-
-@dataclass
-class Open:
-    side: str
-    size: float
-    price: float        # fill price
-    t: int              # fill time
-    fee: float
-    slippage: float     # cost in USDC
-    reason: str
-    stop_from: int      # the open time of the first candle whose range can hit the exchange stop
 
 
 @dataclass
@@ -74,7 +63,7 @@ class Simulator:
         self.iv = interval_ms(tf)
         self.rates, self.mark_at = rates, mark_at
         self.state = risk.RiskState(equity=setup.risk.capital)
-        self.pos: Open | None = None
+        self.pos: Position | None = None
         self.pending: tuple[str, int, int] | None = None    # (action, due candle t, check t)
         self.res = Result(symbol, tf)
         self.prev_t: int | None = None
@@ -93,8 +82,9 @@ class Simulator:
             return
         f = costs.fill("open", rec["side"], rec["size"], price, rec["reason"], rec["cloid"],
                        self.setup.costs)
-        self.pos = Open(rec["side"], rec["size"], f.price, now, f.fee,
-                        abs(f.price - price) * rec["size"], rec["reason"], stop_from)
+        self.pos = Position(self.symbol, rec["side"], rec["size"], f.price, now, f.fee,
+                            rec["cloid"], abs(f.price - price) * rec["size"], rec["reason"],
+                            stop_from)
         out.append({**rec, "price": price, "decided_at": now})
 
     def _exit(self, t: int, price: float, now: int, reason: str, out: list) -> None:
@@ -150,9 +140,7 @@ class Simulator:
         sig = {**self._signal(t, decision.action, decision.reason, c, level),
                "exit": decision.exit, "stop_loss": decision.stop_loss}
         if self.pos is not None:
-            p = self.pos
-            self.state = replace(self.state, positions={self.symbol: risk.Position(
-                self.symbol, p.side, p.size, p.price, p.t)})
+            self.state = replace(self.state, positions={self.symbol: self.pos})
             got, self.state = risk.gate(sig, now, self.state, self.setup.risk,
                                         self.setup.regime, self.sz_decimals)
             close = next((r for r in got if r["type"] == "intent" and r["action"] == "close"),
@@ -175,8 +163,7 @@ class Simulator:
                 check = due if bt.fill_at == "close" else due - self.iv
                 self.pending = (decision.action, due, check)
         p = self.pos
-        unreal = risk.unrealized(risk.Position(self.symbol, p.side, p.size, p.price, p.t), c) \
-            if p else 0.0
+        unreal = risk.unrealized(p, c) if p else 0.0
         self.equity_t.append(now)
         self.equity.append(self.state.equity + unreal)
         self.prev_t = t

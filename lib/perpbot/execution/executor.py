@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 
 from ..params import CostParams
+from ..rows import Position
 from ..store import Store
 from ..timeutil import interval_ms
 from . import costs
@@ -31,7 +32,7 @@ class StoreLedger:
     def fill_by_cloid(self, cloid: str) -> dict | None:
         return self.store.fill_by_cloid(cloid, self.mode)
 
-    def open_position(self, symbol: str) -> dict | None:
+    def open_position(self, symbol: str) -> Position | None:
         return self.store.open_position(symbol, self.mode)
 
     def record(self, intent: dict, fill: dict, finish_tick: int | None = None) -> None:
@@ -45,20 +46,20 @@ class ReplayLedger:
 
     def __init__(self):
         self.fills: dict[str, dict] = {}
-        self.positions: dict[str, dict] = {}
+        self.positions: dict[str, Position] = {}
 
     def fill_by_cloid(self, cloid: str) -> dict | None:
         return self.fills.get(cloid)
 
-    def open_position(self, symbol: str) -> dict | None:
+    def open_position(self, symbol: str) -> Position | None:
         return self.positions.get(symbol)
 
     def record(self, intent: dict, fill: dict, finish_tick: int | None = None) -> None:
         self.fills[fill["cloid"]] = fill
         if fill["action"] == "open":
-            self.positions[fill["symbol"]] = {
-                "symbol": fill["symbol"], "side": fill["side"], "size": fill["size"],
-                "price": fill["price"], "t": fill["t"], "fee": fill["fee"], "cloid": fill["cloid"]}
+            self.positions[fill["symbol"]] = Position(fill["symbol"], fill["side"], fill["size"],
+                                                      fill["price"], fill["t"], fill["fee"],
+                                                      fill["cloid"])
         else:
             self.positions.pop(fill["symbol"], None)
 
@@ -95,33 +96,33 @@ class Executor:
             return recorded
         symbol, side, action = intent["symbol"], intent["side"], intent["action"]
         pos = self.ledger.open_position(symbol)
-        if action == "close" and (pos is None or pos["side"] != side):
+        if action == "close" and (pos is None or pos.side != side):
             self._warn("close intent without that position: skipped", intent)
             return None
         if action == "open" and pos is not None:
             self._warn("open intent while a position is open: skipped", intent)
             return None
-        size = pos["size"] if action == "close" else intent["size"]
+        size = pos.size if action == "close" else intent["size"]
         replay = self.mode == "replay"
         t = intent["decided_at"] if replay else now
         mid = intent["price"] if replay else self.mid_of(symbol)
         f = costs.fill(action, side, size, mid, intent["reason"], intent["cloid"], self.cost)
         funding = pnl = None
         if action == "close":
-            rates = costs.hourly_rates(self.store.funding(symbol, pos["t"], t + interval_ms("1h")))
-            funding, missing = costs.funding_over(side, size, pos["t"], t, rates,
-                                                  self._mark_at(symbol, pos["price"]))
+            rates = costs.hourly_rates(self.store.funding(symbol, pos.t, t + interval_ms("1h")))
+            funding, missing = costs.funding_over(side, size, pos.t, t, rates,
+                                                  self._mark_at(symbol, pos.price))
             if missing and self.log:
                 self.log.warning("funding hours missing: counted as zero", symbol=symbol,
                                  hours=len(missing))
-            pnl = costs.realized_pnl(side, size, pos["price"], f.price, pos["fee"] + f.fee, funding)
+            pnl = costs.realized_pnl(side, size, pos.price, f.price, pos.fee + f.fee, funding)
         rec = records.make("fill", symbol=symbol, t=t, side=side, size=size,
                            price=f.price, fee=f.fee, cloid=intent["cloid"],
                            trade_id=f"{self.mode}-{intent['cloid'][2:]}", mode=self.mode,
                            action=action, reason=intent["reason"], mid=mid, slippage=f.slippage,
                            taker=f.taker)
         if action == "close":
-            rec.update(funding=funding, pnl=pnl, entry_price=pos["price"])
+            rec.update(funding=funding, pnl=pnl, entry_price=pos.price)
         self.ledger.record(intent, rec, finish_tick)
         return rec
 

@@ -41,9 +41,9 @@ class Control:
         loop = self.loop
         with loop.trade_lock, Store.open(loop.cfg.db_path) as st:
             now = loop.clock.now_ms()
-            positions = [p for p in st.open_positions(loop.mode) if which in ("all", p["symbol"])]
-            intents = [risk.intent(p["symbol"], now, now, "close", p["side"], p["size"],
-                                   p["price"], "emergency_close", "NORMAL") for p in positions]
+            positions = [p for p in st.open_positions(loop.mode) if which in ("all", p.symbol)]
+            intents = [risk.intent(p.symbol, now, now, "close", p.side, p.size, p.price,
+                                   "emergency_close", "NORMAL") for p in positions]
             if which == "all":
                 st.set_paused(True, now)
             if not intents:
@@ -55,6 +55,6 @@ class Control:
         loop.events.forward("execute", r.stderr.splitlines())
         fills = [orjson.loads(x) for x in r.stdout.splitlines()]
         loop.ticks.last_fills.extend(fills)
-        loop.log.warning("emergency close", symbols=[p["symbol"] for p in positions],
+        loop.log.warning("emergency close", symbols=[p.symbol for p in positions],
                          code=r.returncode)
         return {"closed": fills, "paused": which == "all", "exit_code": r.returncode}
