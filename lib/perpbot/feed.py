@@ -46,8 +46,7 @@ class MidFeed:
         now = time.time()
         if self._store is None:
             self._store = self.store_factory()
-        self._store.set_state("mids", orjson.dumps({"received_s": now, "mids": self.mids})
-                              .decode(), int(now * 1000))
+        self._store.set_mids(self.mids, now)
 
     def _catch_up(self) -> None:
         try:

@@ -465,6 +465,16 @@ class Store:
     def set_cooldown_until(self, mode: str, t: int, now_ms: int) -> None:
         self.set_state(cooldown_key(mode), str(t), now_ms)
 
+    def mids(self) -> tuple[float, dict[str, float]]:
+        """The mid feed's last prices and when (wall s) they arrived; (0, {}) before any."""
+        raw = self.get_state("mids")
+        snap = orjson.loads(raw) if raw else {}
+        return snap.get("received_s", 0.0), snap.get("mids", {})
+
+    def set_mids(self, mids: dict[str, float], received_s: float) -> None:
+        self.set_state("mids", orjson.dumps({"received_s": received_s, "mids": mids}).decode(),
+                       int(received_s * 1000))
+
     def set_exchange_meta(self, sz_decimals: dict[str, int], now_ms: int) -> None:
         self.set_state("exchange_meta", orjson.dumps(sz_decimals).decode(), now_ms)
 

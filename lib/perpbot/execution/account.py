@@ -89,13 +89,10 @@ class Simulator:
 
     def _exit(self, t: int, price: float, now: int, reason: str, out: list) -> None:
         pos = self.pos
-        cloid = risk.cloid(self.symbol, t, "close")
-        f = costs.fill("close", pos.side, pos.size, price, reason, cloid, self.setup.costs)
-        funding, missing = costs.funding_over(pos.side, pos.size, pos.t, now, self.rates,
-                                              self.mark_at)
-        self.res.missing_funding_hours += len(missing)
-        fees = pos.fee + f.fee
-        pnl = costs.realized_pnl(pos.side, pos.size, pos.price, f.price, fees, funding)
+        c = costs.close(pos, price, now, reason, risk.cloid(self.symbol, t, "close"),
+                        self.setup.costs, self.rates, self.mark_at)
+        f, funding, fees, pnl = c.fill, c.funding, c.fees, c.pnl
+        self.res.missing_funding_hours += len(c.missing_hours)
         self.res.trips.append({
             "symbol": self.symbol, "side": pos.side, "size": pos.size, "entry_t": pos.t,
             "entry_price": pos.price, "exit_t": now, "exit_price": f.price, "exit_reason": reason,

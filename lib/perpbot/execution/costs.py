@@ -87,3 +87,26 @@ def realized_pnl(side: str, size: float, entry: float, exit_: float, fees: float
                  funding: float) -> float:
     sign = 1.0 if side == "long" else -1.0
     return sign * (exit_ - entry) * size - fees + funding
+
+
+@dataclass(frozen=True)
+class Close:
+    """A position closed: the exit fill, the funding over its life (received, quote; missing
+    hours counted as zero and listed), both legs' fees, and the realized PnL net of all."""
+
+    fill: Fill
+    funding: float
+    missing_hours: list
+    fees: float
+    pnl: float
+
+
+def close(pos, mid: float, now: int, reason: str, cloid: str, p: CostParams, rates: dict,
+          mark_at) -> Close:
+    """Close a position (rows.Position) at `mid` at `now`: the one account rule of an exit, for
+    paper and live ledgers, a replay and the backtest alike."""
+    f = fill("close", pos.side, pos.size, mid, reason, cloid, p)
+    funding, missing = funding_over(pos.side, pos.size, pos.t, now, rates, mark_at)
+    fees = pos.fee + f.fee
+    return Close(f, funding, missing, fees,
+                 realized_pnl(pos.side, pos.size, pos.price, f.price, fees, funding))

@@ -106,23 +106,23 @@ class Executor:
         replay = self.mode == "replay"
         t = intent["decided_at"] if replay else now
         mid = intent["price"] if replay else self.mid_of(symbol)
-        f = costs.fill(action, side, size, mid, intent["reason"], intent["cloid"], self.cost)
-        funding = pnl = None
         if action == "close":
             rates = costs.hourly_rates(self.store.funding(symbol, pos.t, t + interval_ms("1h")))
-            funding, missing = costs.funding_over(side, size, pos.t, t, rates,
-                                                  self._mark_at(symbol, pos.price))
-            if missing and self.log:
+            c = costs.close(pos, mid, t, intent["reason"], intent["cloid"], self.cost, rates,
+                            self._mark_at(symbol, pos.price))
+            f = c.fill
+            if c.missing_hours and self.log:
                 self.log.warning("funding hours missing: counted as zero", symbol=symbol,
-                                 hours=len(missing))
-            pnl = costs.realized_pnl(side, size, pos.price, f.price, pos.fee + f.fee, funding)
+                                 hours=len(c.missing_hours))
+        else:
+            f = costs.fill(action, side, size, mid, intent["reason"], intent["cloid"], self.cost)
         rec = records.make("fill", symbol=symbol, t=t, side=side, size=size,
                            price=f.price, fee=f.fee, cloid=intent["cloid"],
                            trade_id=f"{self.mode}-{intent['cloid'][2:]}", mode=self.mode,
                            action=action, reason=intent["reason"], mid=mid, slippage=f.slippage,
                            taker=f.taker)
         if action == "close":
-            rec.update(funding=funding, pnl=pnl, entry_price=pos.price)
+            rec.update(funding=c.funding, pnl=c.pnl, entry_price=pos.price)
         self.ledger.record(intent, rec, finish_tick)
         return rec
 

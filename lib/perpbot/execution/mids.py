@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import time
 
-import orjson
-
 from ..errors import TemporaryFailure
 from ..hl import parse
 
@@ -22,13 +20,8 @@ class Mids:
         self._rest: dict | None = None
 
     def cached(self) -> dict[str, float]:
-        raw = self.store.get_state("mids")
-        if not raw:
-            return {}
-        snap = orjson.loads(raw)
-        if self.wall() - snap.get("received_s", 0) > FRESH_S:
-            return {}
-        return snap.get("mids", {})
+        received_s, mids = self.store.mids()
+        return {} if self.wall() - received_s > FRESH_S else mids
 
     def __call__(self, symbol: str) -> float:
         mid = self.cached().get(symbol)
