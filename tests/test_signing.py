@@ -91,13 +91,14 @@ VECTORS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(VECTORS))
-@pytest.mark.parametrize("mainnet", [True, False])
+CASES = [(name, mainnet) for name in sorted(VECTORS) for mainnet in (True, False)
+         if VECTORS[name][3 if mainnet else 4] is not None]     # "expires after": mainnet only
+
+
+@pytest.mark.parametrize("name, mainnet", CASES)
 def test_the_sdks_vectors(name, mainnet):
     action, vault, expires, main, test = VECTORS[name]
     want = main if mainnet else test
-    if want is None:
-        pytest.skip("the reference gives this vector on mainnet only")
     sig = signing.sign_l1_action(WALLET, action, vault, 0, expires, mainnet)
     assert sig == {"r": want[0], "s": want[1], "v": want[2]}
 
