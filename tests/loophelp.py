@@ -83,3 +83,18 @@ def loose_config(tmp_path, url, db="perpbot.db", **extra):
                     risk={"cooldown_minutes": 3.0, "timeout_hours": 0.25})
     sections.update(extra)
     return write_config(tmp_path, url, **sections)
+
+
+def backfilled_loop(sim, tmp_path, speed: str = "20", stderr=None, **sections):
+    """hl-sim with a synthetic ETH at `speed`, a config on it (sections override keys), a
+    backfill, and a running supervise: (sim, config path, the loop's Popen)."""
+    import subprocess
+
+    from conftest import popen, run
+    s = sim("--synthetic", "ETH", "--history-days", "2", "--speed", speed)
+    cfg = write_config(tmp_path, s.url, symbols=["ETH"],
+                       **{"data": {"history_days": 1.0}, **sections})
+    assert run("backfill", "--config", cfg).returncode == 0
+    p = popen("supervise", "--config", cfg, stdout=subprocess.DEVNULL,
+              stderr=stderr if stderr is not None else subprocess.DEVNULL)
+    return s, cfg, p

@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from conftest import popen, replay_pipe, run, write_config
-from loophelp import (log_rows, loop_processes, loose_config, set_clock, sim_time, ticks,
-                      wait_for)
+from loophelp import (backfilled_loop, log_rows, loop_processes, loose_config, set_clock,
+                      sim_time, ticks, wait_for)
 from perpbot.looplock import LoopLock, LoopRunning, guard_ledger
 from perpbot.store import Store
 from perpbot.timeutil import parse_time
@@ -68,12 +68,8 @@ def test_a_ledger_writer_runs_under_the_lock_or_as_the_holders_child(tmp_path):
 
 
 def test_a_second_loop_on_the_store_exits_1_naming_the_first(sim, tmp_path):
-    s = sim("--synthetic", "ETH", "--history-days", "1", "--speed", "20")
-    cfg = write_config(tmp_path, s.url, symbols=["ETH"], data={"history_days": 0.5})
-    assert run("backfill", "--config", cfg).returncode == 0
+    s, cfg, first = backfilled_loop(sim, tmp_path)
     sock, log = tmp_path / "perp-bot.sock", tmp_path / "perp-bot.log"
-    first = popen("supervise", "--config", cfg, stdout=subprocess.DEVNULL,
-                  stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: len(ticks(log)) >= 1)
         inode = os.stat(sock).st_ino
@@ -243,11 +239,8 @@ def test_started_while_the_exchange_is_unreachable_the_loop_answers_and_waits(tm
 
 @pytest.mark.slow
 def test_an_outage_of_three_candles_is_ridden_out_with_no_gap(sim, tmp_path):
-    s = sim("--synthetic", "ETH", "--history-days", "1", "--speed", "20")     # 1m = 3 s
-    cfg = write_config(tmp_path, s.url, symbols=["ETH"], data={"history_days": 0.5})
-    assert run("backfill", "--config", cfg).returncode == 0
+    s, cfg, p = backfilled_loop(sim, tmp_path, "20", stderr=subprocess.PIPE)      # 1m = 3 s
     log = tmp_path / "perp-bot.log"
-    p = popen("supervise", "--config", cfg, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: len(ticks(log)) >= 2)
         down_from = sim_time(s.url)

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from conftest import popen, run, write_config
+from loophelp import backfilled_loop
 from perpbot.feed import MidFeed
 from perpbot.hl.client import InfoClient
 from perpbot.store import Store
@@ -41,10 +42,7 @@ def wait_for(pred, timeout=30.0):
 
 @pytest.fixture
 def loop(sim, tmp_path):
-    s = sim("--synthetic", "ETH", "--history-days", "2", "--speed", "20")
-    cfg = write_config(tmp_path, s.url, symbols=["ETH"], data={"history_days": 1.0})
-    assert run("backfill", "--config", cfg).returncode == 0
-    p = popen("supervise", "--config", cfg, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    s, cfg, p = backfilled_loop(sim, tmp_path, "20", stderr=subprocess.PIPE)
     sock = tmp_path / "perp-bot.sock"
     wait_for(sock.exists)
     yield s, cfg, tmp_path, p
@@ -167,10 +165,7 @@ def test_feed_reconnects_after_a_drop_and_keeps_mids_fresh(sim, tmp_path):
 
 
 def test_a_failed_stage_is_logged_and_the_next_candle_runs(sim, tmp_path):
-    s = sim("--synthetic", "ETH", "--history-days", "2", "--speed", "30")
-    cfg = write_config(tmp_path, s.url, symbols=["ETH"], data={"history_days": 1.0})
-    assert run("backfill", "--config", cfg).returncode == 0
-    p = popen("supervise", "--config", cfg, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    s, cfg, p = backfilled_loop(sim, tmp_path, "30")
     log = tmp_path / "perp-bot.log"
 
     def rows():
