@@ -27,11 +27,12 @@ def shared_file(rel: str) -> Path:
 
 
 def run(name: str, *args, input: bytes | str | None = None, timeout: float = 60, env=None,
-        cwd=None) -> subprocess.CompletedProcess:
-    """Run bin/NAME with the test interpreter; stdout and stderr captured as bytes/str."""
+        cwd=None, unset=()) -> subprocess.CompletedProcess:
+    """Run bin/NAME with the test interpreter (`unset`: variables removed from its
+    environment); stdout and stderr captured as bytes."""
     if isinstance(input, str):
         input = input.encode()
-    full_env = dict(os.environ, **(env or {}))
+    full_env = {k: v for k, v in dict(os.environ, **(env or {})).items() if k not in unset}
     return subprocess.run([sys.executable, str(BIN / name), *map(str, args)], input=input,
                           capture_output=True, timeout=timeout, env=full_env, cwd=cwd)
 

@@ -18,7 +18,7 @@ def test_example_documents_every_key_with_its_default():
     example = config.load(ROOT / "config.example.yaml", environ={})
     defaults = config.from_dict({"exchange": {"api_url": example.exchange.api_url}})
     for section in ("exchange", "data", "strategy", "indicators", "signals", "regime", "risk",
-                    "costs", "backtest"):
+                    "costs", "backtest", "execution"):
         assert getattr(example, section) == getattr(defaults, section), section
     assert example.symbols == defaults.symbols
     text = (ROOT / "config.example.yaml").read_text()
@@ -26,7 +26,7 @@ def test_example_documents_every_key_with_its_default():
              "strategy": config.StrategyConfig, "indicators": config.IndicatorParams,
              "signals": config.SignalParams, "regime": config.RegimeConfig,
              "risk": config.RiskParams, "costs": config.CostParams,
-             "backtest": config.BacktestParams}
+             "backtest": config.BacktestParams, "execution": config.ExecutionConfig}
     for section, cls in hints.items():
         for f in dataclasses.fields(cls):
             assert f"  {f.name}:" in text, f"{section}.{f.name} is not in config.example.yaml"
@@ -186,3 +186,52 @@ def test_walk_forward_says_how_much_history_it_needs_and_how_to_get_it(tmp_path)
     msg = orjson.loads(r.stderr.splitlines()[-1])["msg"]
     assert msg.startswith("walk-forward needs 504.2 days of 1h history") and \
         "run `backfill --tf 1h --start " in msg, msg
+
+
+KEY = "0x0123456789012345678901234567890123456789012345678901234567890123"
+
+
+@pytest.mark.parametrize("url, network, expected", [
+    ("https://api.hyperliquid.xyz", None, "mainnet"),
+    ("https://api.hyperliquid-testnet.xyz/", None, "testnet"),
+    ("http://127.0.0.1:8080", "testnet", "testnet"),
+])
+def test_the_network_follows_hyperliquids_urls_or_is_named(tmp_path, url, network, expected):
+    from perpbot.hl.account import network_of
+    text = f"exchange: {{api_url: '{url}'" + (f", network: {network}" if network else "") + "}\n"
+    assert network_of(load_text(tmp_path, text)) == expected
+
+
+@pytest.mark.parametrize("text, env, message", [
+    ("exchange: {api_url: 'http://127.0.0.1:9'}\n", {"HL_PRIVATE_KEY": KEY},
+     'line 1: key "exchange.network": required for http://127.0.0.1:9'),
+    ("exchange: {api_url: 'https://api.hyperliquid-testnet.xyz', network: mainnet}\n",
+     {"HL_PRIVATE_KEY": KEY}, 'key "exchange.network": mainnet, but '
+                              'https://api.hyperliquid-testnet.xyz is testnet'),
+    ("exchange: {api_url: 'https://api.hyperliquid.xyz'}\n", {"HL_PRIVATE_KEY": KEY},
+     'key "execution.allow_mainnet": live orders on mainnet need execution.allow_mainnet: true'),
+    ("exchange: {api_url: 'https://api.hyperliquid-testnet.xyz'}\n", {},
+     "HL_PRIVATE_KEY is not set"),
+    ("exchange: {api_url: 'https://api.hyperliquid-testnet.xyz'}\n",
+     {"HL_PRIVATE_KEY": "0xSECRETbutbroken"}, "HL_PRIVATE_KEY is not a private key"),
+    ("exchange: {api_url: 'https://api.hyperliquid-testnet.xyz'}\n",
+     {"HL_PRIVATE_KEY": KEY, "HL_ACCOUNT_ADDRESS": "0xSECRET"}, "HL_ACCOUNT_ADDRESS is not an"),
+])
+def test_live_is_refused_before_any_request_naming_what_is_missing(tmp_path, text, env, message):
+    from perpbot.hl.account import live_account
+    with pytest.raises(ConfigError) as e:
+        live_account(load_text(tmp_path, text, environ=env))
+    assert message in e.value.msg and "SECRET" not in e.value.msg
+    assert KEY[2:] not in e.value.msg
+
+
+def test_the_account_traded_is_the_agents_master_when_named(tmp_path):
+    from perpbot.hl.account import live_account
+    text = "exchange: {api_url: 'https://api.hyperliquid-testnet.xyz'}\n"
+    own = live_account(load_text(tmp_path, text, environ={"HL_PRIVATE_KEY": KEY}))
+    assert own.address == own.signer == "0x14791697260e4c9a71f18484c9f997b308e59325"
+    assert not own.is_mainnet and KEY[2:] not in repr(own)
+    master = "0x1719884EB866cb12b2287399b15f7db5e7d775ea"
+    agent = live_account(load_text(tmp_path, text, environ={"HL_PRIVATE_KEY": KEY,
+                                                            "HL_ACCOUNT_ADDRESS": master}))
+    assert agent.address == master.lower() and agent.signer == own.signer

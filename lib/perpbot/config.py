@@ -36,6 +36,8 @@ class ExchangeConfig:
     backoff_max_s: float = 30.0
     weight_per_min: int = 1200                   # the exchange's per-IP REST weight budget
     weight_share: float = 0.8                    # fraction of that budget this process may spend
+    # whose signatures live orders carry; Hyperliquid's own URLs say it, any other must
+    network: Literal["mainnet", "testnet"] | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,18 @@ class DataConfig:
 @dataclass(frozen=True)
 class StrategyConfig:
     timeframe: str = "15m"
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    """Live execution (execute --mode live); paper and replay ignore it."""
+
+    allow_mainnet: bool = False          # live orders on mainnet need this as well as --mode live
+    entry_timeout_s: float = 30.0        # a post-only entry not filled by then is cancelled ...
+    entry_fallback: Literal["cancel", "ioc"] = "cancel"   # ... or crosses (ioc), bounded below
+    max_slippage_bps: float = 100.0      # an exit IOC's (and an ioc entry's) bound from the mid
+    max_intent_age_s: float = 300.0      # an older intent is refused, not placed
+    warn_slippage_bps: float = 20.0      # a fill worse than this is a warning line
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,7 @@ class Config(StrategyParams):
     symbols: tuple[str, ...] = ("ETH",)
     data: DataConfig = DataConfig()
     strategy: StrategyConfig = StrategyConfig()
+    execution: ExecutionConfig = ExecutionConfig()
     path: Path = Path(DEFAULT_PATH)              # not a key: where this config came from
     secrets: Secrets = Secrets()                 # not a key: from the environment
     lines: dict = field(default_factory=dict, repr=False, compare=False)   # key -> file line
@@ -240,6 +255,10 @@ RANGES = {
     "costs.slippage_min": (0, 0.1, False, False), "costs.slippage_max": (0, 0.1, False, False),
     "costs.slippage_fixed_bps": (0, 1000, False, False),
     "backtest.entry_delay": (0, 100, False, False),
+    "execution.entry_timeout_s": (0, 3600, True, False),
+    "execution.max_slippage_bps": (0, 1000, True, False),
+    "execution.max_intent_age_s": (0, 86400, True, False),
+    "execution.warn_slippage_bps": (0, 1000, False, False),
     "backtest.exchange_stop_pct": (0, 1, True, False),
 }
 
