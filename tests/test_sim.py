@@ -165,8 +165,9 @@ def test_server_info_types_and_fault_injection(sim):
     assert post(s.url, {"type": "userFills", "user": "0xab"}).json() == []
     requests.post(s.url + "/sim/fault", json={"path": "/info", "count": 2, "status": 502}, timeout=5)
     assert [post(s.url, {"type": "allMids"}).status_code for _ in range(3)] == [502, 502, 200]
-    ex = requests.post(s.url + "/exchange", json={"action": {"type": "order"}}, timeout=5).json()
-    assert ex["status"] == "err"
+    # an action with no nonce or signature is not even an action, as on the exchange
+    ex = requests.post(s.url + "/exchange", json={"action": {"type": "order"}}, timeout=5)
+    assert ex.status_code == 422 and ex.text.startswith("Failed to deserialize")
 
 
 def test_websocket_subscriptions_and_ping(sim):
@@ -198,3 +199,39 @@ def test_websocket_subscriptions_and_ping(sim):
                 break
     finally:
         ws.close()
+
+
+# POST /exchange: signed actions verified as the exchange does ----------------------------------
+
+def test_exchange_verifies_signer_nonce_and_expiry(sim):
+    from eth_account import Account
+
+    from perpbot.hl import signing
+    key = "0x0123456789012345678901234567890123456789012345678901234567890123"
+    wallet = Account.from_key(key)
+    s = sim("--synthetic", "ETH", "--history-days", "1", "--account",
+            f"{wallet.address}=5000", "--network", "testnet")
+    now = requests.get(s.url + "/sim/time", timeout=5).json()["time"]
+
+    def post(action, nonce, signer=wallet, mainnet=False, expires=None):
+        sig = signing.sign_l1_action(signer, action, None, nonce, expires, mainnet)
+        return requests.post(s.url + "/exchange", json={
+            "action": action, "nonce": nonce, "signature": sig, "vaultAddress": None,
+            "expiresAfter": expires}, timeout=5).json()
+
+    ok = {"status": "ok", "response": {"type": "default"}}
+    assert post(signing.update_leverage_action(0, 3), now) == ok
+    assert post(signing.noop_action(), now) == \
+        {"status": "err", "response": f"Invalid nonce: duplicate nonce {now}"}
+    assert post(signing.noop_action(), now + 1) == ok
+    stranger = Account.create()
+    assert post(signing.noop_action(), now + 2, signer=stranger) == {
+        "status": "err",
+        "response": f"L1 error: User or API Wallet {stranger.address.lower()} does not exist."}
+    # a mainnet signature on a testnet exchange recovers another address: refused the same way
+    wrong = post(signing.noop_action(), now + 3, mainnet=True)
+    assert wrong["status"] == "err" and wrong["response"].endswith("does not exist.")
+    assert post(signing.noop_action(), now + 4, expires=now - 1) == \
+        {"status": "err", "response": "Action already expired"}
+    far = now + 2 * 86_400_000
+    assert post(signing.noop_action(), far)["response"].startswith("Invalid nonce: nonce too high")

@@ -147,3 +147,14 @@ def sign_l1_action(wallet, action: dict, vault_address: str | None, nonce: int,
     payload = l1_payload(action_hash(action, vault_address, nonce, expires_after), is_mainnet)
     signed = wallet.sign_message(encode_typed_data(full_message=payload))
     return {"r": to_hex(signed.r), "s": to_hex(signed.s), "v": signed.v}
+
+
+def recover_l1_signer(action: dict, vault_address: str | None, nonce: int,
+                      expires_after: int | None, is_mainnet: bool, signature: dict) -> str:
+    """The address that signed an L1 action with this signature (lowercase): the exchange's
+    side of sign_l1_action. A signature made for other bytes recovers some other address."""
+    from eth_account import Account
+
+    payload = l1_payload(action_hash(action, vault_address, nonce, expires_after), is_mainnet)
+    vrs = (int(signature["v"]), int(signature["r"], 16), int(signature["s"], 16))
+    return Account.recover_message(encode_typed_data(full_message=payload), vrs=vrs).lower()

@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 
 from ..hl import weights
 from ..timeutil import INTERVAL_MS
+from . import signed
 from .market import Market
 
 WS_IDLE_CLOSE_S = 60.0          # the exchange drops a socket that has sent nothing for 60 s
@@ -61,6 +62,7 @@ class Account:
 
     balance: float
     positions: dict = field(default_factory=dict)
+    leverage: dict = field(default_factory=dict)    # asset -> (leverage, is_cross)
     open_orders: list = field(default_factory=list)
     fills: list = field(default_factory=list)
 
@@ -78,6 +80,14 @@ class SimExchange:
         self.stats = {"info": 0, "rejected_429": 0}
         self.down_until = 0.0           # monotonic s: an outage drops every connection until then
         self.clock_set = asyncio.Event()    # set (and replaced) whenever POST /sim/clock moves it
+        self.is_mainnet = False             # whose signatures /exchange accepts (--network)
+        self.registered: set[str] = set()   # accounts that may act (--account ADDRESS=USDC)
+        self.agents: dict[str, str] = {}    # approved agent -> its master
+        self.nonces = signed.NonceBook()
+
+    def register(self, address: str, usdc: float) -> None:
+        self.registered.add(address.lower())
+        self.accounts[address.lower()] = Account(usdc)
 
     # accounting --------------------------------------------------------------------------------
 
@@ -268,19 +278,37 @@ async def post_info(request: web.Request) -> web.Response:
     return _json(data)
 
 
-EXCHANGE_ACTIONS: dict = {}     # action type -> handler, filled in by the live-execution issue
+def exchange_default(ex: "SimExchange", account: str, action: dict) -> dict:
+    return {"status": "ok", "response": {"type": "default"}}
+
+
+def exchange_update_leverage(ex: "SimExchange", account: str, action: dict) -> dict:
+    ex.account(account).leverage[action["asset"]] = (action["leverage"], action["isCross"])
+    return {"status": "ok", "response": {"type": "default"}}
+
+
+# action type -> handler(exchange, acting account, action); orders arrive with the matching engine
+EXCHANGE_ACTIONS: dict = {"noop": exchange_default, "scheduleCancel": exchange_default,
+                          "updateLeverage": exchange_update_leverage}
 
 
 async def post_exchange(request: web.Request) -> web.Response:
+    """Signed actions: verified (signature, signer, nonce, expiry) before any runs."""
+    ex: SimExchange = request.app["exchange"]
     try:
         body = orjson.loads(await request.read())
         atype = body["action"]["type"]
+        body["nonce"], body["signature"]
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return web.Response(status=422, text="Failed to deserialize the JSON body into the target type")
+    account, error = signed.authenticate(body, ex.clock.now_ms(), ex.is_mainnet, ex.registered,
+                                         ex.agents, ex.nonces)
+    if error:
+        return _json({"status": "err", "response": error})
     handler = EXCHANGE_ACTIONS.get(atype)
     if handler is None:
         return _json({"status": "err", "response": f"hl-sim does not support action {atype!r} yet"})
-    return _json(handler(request.app["exchange"], body))
+    return _json(handler(ex, account, body["action"]))
 
 
 async def get_time(request: web.Request) -> web.Response:
