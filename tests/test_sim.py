@@ -235,3 +235,72 @@ def test_exchange_verifies_signer_nonce_and_expiry(sim):
         {"status": "err", "response": "Action already expired"}
     far = now + 2 * 86_400_000
     assert post(signing.noop_action(), far)["response"].startswith("Invalid nonce: nonce too high")
+
+
+def test_orders_match_rest_trigger_and_cancel_in_the_exchanges_shapes(sim):
+    from eth_account import Account
+
+    from perpbot.hl import signing
+    key = "0x0123456789012345678901234567890123456789012345678901234567890123"
+    wallet = Account.from_key(key)
+    me = wallet.address.lower()
+    s = sim("--synthetic", "ETH", "--history-days", "1", "--account", f"{me}=100000")
+    requests.post(s.url + "/sim/clock", json={"speed": 0}, timeout=5)
+    nonce = [requests.get(s.url + "/sim/time", timeout=5).json()["time"]]
+
+    def act(action):
+        nonce[0] += 1
+        sig = signing.sign_l1_action(wallet, action, None, nonce[0], None, False)
+        r = requests.post(s.url + "/exchange", json={"action": action, "nonce": nonce[0],
+                                                     "signature": sig, "vaultAddress": None,
+                                                     "expiresAfter": None}, timeout=5).json()
+        assert r["status"] == "ok", r
+        return r["response"]["data"]["statuses"]
+
+    def info(body):
+        return requests.post(s.url + "/info", json=body, timeout=5).json()
+
+    def order(is_buy, px, sz, tif="Gtc", reduce=False, cloid=None, trigger=None):
+        t = {"trigger": trigger} if trigger else {"limit": {"tif": tif}}
+        return act(signing.order_action([signing.order_wire(0, is_buy, px, sz, reduce, t,
+                                                            cloid)]))[0]
+
+    mid = float(info({"type": "allMids"})["ETH"])
+    below, above = float(f"{mid * 0.99:.1f}"), float(f"{mid * 1.01:.1f}")
+    c1, c2 = "0x" + "1" * 32, "0x" + "2" * 32
+    # a post-only bid below the book rests; one above it would match: refused with the bbo
+    assert order(True, below, 0.1, "Alo", cloid=c1) == {"resting": {"oid": 1_000_000, "cloid": c1}}
+    assert order(True, above, 0.1, "Alo")["error"].startswith(
+        "Post only order would have immediately matched, bbo was ")
+    (o,) = info({"type": "openOrders", "user": me})
+    assert o == {"coin": "ETH", "side": "B", "limitPx": repr(below), "sz": "0.1",
+                 "oid": 1_000_000, "timestamp": o["timestamp"], "cloid": c1}
+    st = info({"type": "orderStatus", "user": me, "oid": c1})
+    assert st["status"] == "order" and st["order"]["status"] == "open"
+    # the exchange's own checks
+    assert order(True, 1234.567, 0.1)["error"] == "Price must be divisible by tick size."
+    assert order(True, below, 0.001)["error"] == "Order must have minimum value of $10."
+    assert order(False, below, 0.1, reduce=True)["error"] == \
+        "Reduce only order would increase position."
+    # an IOC through the book fills at the ask, taker; the position and the fill show it
+    filled = order(True, above, 0.1, "Ioc", cloid=c2)["filled"]
+    ask = mid * 1.0001
+    assert filled["totalSz"] == "0.1" and float(filled["avgPx"]) == pytest.approx(ask)
+    (pos,) = info({"type": "clearinghouseState", "user": me})["assetPositions"]
+    assert pos["position"]["coin"] == "ETH" and float(pos["position"]["szi"]) == 0.1
+    (fill,) = info({"type": "userFills", "user": me})
+    assert fill["cloid"] == c2 and fill["crossed"] is True and fill["dir"] == "Open Long"
+    assert float(fill["fee"]) == pytest.approx(ask * 0.1 * 0.00045, rel=1e-6)
+    # a reduce-only stop above the mark fires at once (a sell stop fires when the mark is at or
+    # below it) and closes the position at the mark
+    assert "resting" in order(False, float(f"{mid * 0.9:.1f}"), 0.1, reduce=True,
+                              trigger={"isMarket": True, "triggerPx": float(f"{mid * 1.001:.1f}"),
+                                       "tpsl": "sl"})
+    assert info({"type": "clearinghouseState", "user": me})["assetPositions"] == []
+    fills = info({"type": "userFillsByTime", "user": me, "startTime": 0})
+    assert [f["dir"] for f in fills] == ["Open Long", "Close Long"]
+    # cancel by cloid: once
+    assert act(signing.cancel_by_cloid_action([(0, c1)])) == ["success"]
+    assert act(signing.cancel_by_cloid_action([(0, c1)])) == \
+        [{"error": "Order was never placed, already canceled, or filled."}]
+    assert info({"type": "openOrders", "user": me}) == []

@@ -22,6 +22,7 @@ from ..hl import weights
 from ..timeutil import INTERVAL_MS
 from . import signed
 from .market import Market
+from .orders import Book
 
 WS_IDLE_CLOSE_S = 60.0          # the exchange drops a socket that has sent nothing for 60 s
 
@@ -58,13 +59,11 @@ class Fault:
 
 @dataclass
 class Account:
-    """A user's perp account. Orders and fills arrive with /exchange in a later issue."""
+    """A user's perp account: its USDC and leverage settings (orders, positions and fills are
+    the order book's, sim/orders.py)."""
 
     balance: float
-    positions: dict = field(default_factory=dict)
     leverage: dict = field(default_factory=dict)    # asset -> (leverage, is_cross)
-    open_orders: list = field(default_factory=list)
-    fills: list = field(default_factory=list)
 
 
 class SimExchange:
@@ -84,6 +83,7 @@ class SimExchange:
         self.registered: set[str] = set()   # accounts that may act (--account ADDRESS=USDC)
         self.agents: dict[str, str] = {}    # approved agent -> its master
         self.nonces = signed.NonceBook()
+        self.book = Book()
 
     def register(self, address: str, usdc: float) -> None:
         self.registered.add(address.lower())
@@ -200,23 +200,86 @@ def info_l2_book(ex: SimExchange, body, now):
 
 def info_clearinghouse_state(ex: SimExchange, body, now):
     (user,) = _require(body, "user")
+    user = user.lower()
+    ex.book.sweep(ex, now)
+    mids = ex.mids(now)
     acct = ex.account(user)
-    value = repr(acct.balance)
-    summary = {"accountValue": value, "totalMarginUsed": "0.0", "totalNtlPos": "0.0",
-               "totalRawUsd": value}
-    return {"assetPositions": list(acct.positions.values()), "crossMaintenanceMarginUsed": "0.0",
+    positions, used, ntl = [], 0.0, 0.0
+    for (a, coin), p in ex.book.positions.items():
+        if a != user or not p.szi:
+            continue
+        lev = acct.leverage.get(list(ex.markets).index(coin), (20, True))[0]
+        value = abs(p.szi) * float(mids[coin])
+        used, ntl = used + value / lev, ntl + value
+        positions.append({"type": "oneWay", "position": {
+            "coin": coin, "szi": repr(p.szi), "entryPx": repr(p.entry),
+            "positionValue": repr(round(value, 6)),
+            "unrealizedPnl": repr(round((float(mids[coin]) - p.entry) * p.szi, 6)),
+            "leverage": {"type": "cross", "value": lev}, "liquidationPx": None,
+            "marginUsed": repr(round(value / lev, 6)), "returnOnEquity": "0.0",
+            "maxLeverage": 50, "cumFunding": {"allTime": "0.0", "sinceOpen": "0.0",
+                                              "sinceChange": "0.0"}}})
+    value = repr(round(ex.book.account_value(ex, user, now), 6))
+    summary = {"accountValue": value, "totalMarginUsed": repr(round(used, 6)),
+               "totalNtlPos": repr(round(ntl, 6)), "totalRawUsd": value}
+    return {"assetPositions": positions, "crossMaintenanceMarginUsed": "0.0",
             "crossMarginSummary": summary, "marginSummary": dict(summary), "time": now,
             "withdrawable": value}
 
 
+def _order_shape(o) -> dict:
+    out = {"coin": o.coin, "side": "B" if o.is_buy else "A", "limitPx": repr(o.px),
+           "sz": repr(o.sz), "oid": o.oid, "timestamp": o.timestamp}
+    if o.cloid:
+        out["cloid"] = o.cloid
+    return out
+
+
+def _frontend_shape(o) -> dict:
+    trig = o.trigger
+    return {**_order_shape(o), "children": [], "isPositionTpsl": False,
+            "isTrigger": trig is not None, "orderType": "Limit" if trig is None else
+            ("Stop Market" if trig["tpsl"] == "sl" else "Take Profit Market"),
+            "origSz": repr(o.orig_sz), "reduceOnly": o.reduce_only, "tif": o.tif,
+            "triggerCondition": "N/A" if trig is None else
+            f"Price {'below' if (trig['tpsl'] == 'sl') != o.is_buy else 'above'} "
+            f"{trig['triggerPx']!r}",
+            "triggerPx": "0.0" if trig is None else repr(trig["triggerPx"])}
+
+
 def info_open_orders(ex: SimExchange, body, now):
     (user,) = _require(body, "user")
-    return list(ex.account(user).open_orders)
+    ex.book.sweep(ex, now)
+    return [_order_shape(o) for o in ex.book.open_orders(user.lower())]
+
+
+def info_frontend_open_orders(ex: SimExchange, body, now):
+    (user,) = _require(body, "user")
+    ex.book.sweep(ex, now)
+    return [_frontend_shape(o) for o in ex.book.open_orders(user.lower())]
+
+
+def info_order_status(ex: SimExchange, body, now):
+    user, oid = _require(body, "user", "oid")
+    ex.book.sweep(ex, now)
+    o = ex.book.find(user.lower(), oid)
+    if o is None:
+        return {"status": "unknownOid"}
+    return {"status": "order", "order": {"order": _frontend_shape(o), "status": o.status,
+                                         "statusTimestamp": o.status_t or o.timestamp}}
 
 
 def info_user_fills(ex: SimExchange, body, now):
     (user,) = _require(body, "user")
-    return list(ex.account(user).fills[-2000:])
+    ex.book.sweep(ex, now)
+    return list(reversed(ex.book.fills.get(user.lower(), [])[-2000:]))
+
+
+def info_user_fills_by_time(ex: SimExchange, body, now):
+    user, start = _require(body, "user", "startTime")
+    end = body.get("endTime") or now
+    ex.book.sweep(ex, now)
+    return [f for f in ex.book.fills.get(user.lower(), []) if start <= f["time"] <= end][:2000]
 
 
 INFO_HANDLERS = {
@@ -228,7 +291,10 @@ INFO_HANDLERS = {
     "l2Book": info_l2_book,
     "clearinghouseState": info_clearinghouse_state,
     "openOrders": info_open_orders,
+    "frontendOpenOrders": info_frontend_open_orders,
+    "orderStatus": info_order_status,
     "userFills": info_user_fills,
+    "userFillsByTime": info_user_fills_by_time,
 }
 
 
@@ -287,9 +353,27 @@ def exchange_update_leverage(ex: "SimExchange", account: str, action: dict) -> d
     return {"status": "ok", "response": {"type": "default"}}
 
 
-# action type -> handler(exchange, acting account, action); orders arrive with the matching engine
+def exchange_order(ex: "SimExchange", account: str, action: dict) -> dict:
+    now = ex.clock.now_ms()
+    ex.book.sweep(ex, now)
+    statuses = [ex.book.place(ex, account, wire, now) for wire in action["orders"]]
+    return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
+
+
+def exchange_cancel(ex: "SimExchange", account: str, action: dict) -> dict:
+    now = ex.clock.now_ms()
+    ex.book.sweep(ex, now)
+    if action["type"] == "cancel":
+        statuses = [ex.book.cancel(account, oid=c["o"], now=now) for c in action["cancels"]]
+    else:
+        statuses = [ex.book.cancel(account, cloid=c["cloid"], now=now) for c in action["cancels"]]
+    return {"status": "ok", "response": {"type": "cancel", "data": {"statuses": statuses}}}
+
+
+# action type -> handler(exchange, acting account, action)
 EXCHANGE_ACTIONS: dict = {"noop": exchange_default, "scheduleCancel": exchange_default,
-                          "updateLeverage": exchange_update_leverage}
+                          "updateLeverage": exchange_update_leverage, "order": exchange_order,
+                          "cancel": exchange_cancel, "cancelByCloid": exchange_cancel}
 
 
 async def post_exchange(request: web.Request) -> web.Response:

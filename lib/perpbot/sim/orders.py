@@ -1,0 +1,215 @@
+"""hl-sim's order engine: orders checked by the exchange's rules (tick, lot, $10 minimum, reduce
+only, margin), matched against a synthetic book one basis point either side of the mid, resting
+orders filled when the mid trades through them, stop triggers fired on the mark, positions and
+fills kept per account in the exchange's shapes (reference §2.6-2.11, §3.2-3.8, §5.3).
+
+Fills are the exchange's truth for the live executor's tests: a taker pays 0.045%, a maker
+0.015% of the notional; a position's realized PnL goes to the account's balance.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+HALF_SPREAD = 0.0001            # the synthetic book: bid and ask 1 bp from the mid
+MAKER_FEE, TAKER_FEE = 0.00015, 0.00045
+MIN_NOTIONAL = 10.0
+
+
+@dataclass
+class Order:
+    oid: int
+    account: str
+    coin: str
+    is_buy: bool
+    px: float
+    sz: float
+    reduce_only: bool
+    tif: str | None                 # Alo, Ioc, Gtc; None for a trigger
+    trigger: dict | None            # {"isMarket", "triggerPx", "tpsl"}
+    cloid: str | None
+    timestamp: int
+    orig_sz: float = 0.0
+    status: str = "open"            # open, filled, canceled, triggered, rejected
+    status_t: int = 0
+
+    def __post_init__(self):
+        self.orig_sz = self.orig_sz or self.sz
+
+
+@dataclass
+class Position:
+    szi: float = 0.0                # signed size
+    entry: float = 0.0
+
+
+def _fmt(x: float) -> str:
+    return repr(round(x, 8))
+
+
+def price_ok(px: float, sz_decimals: int) -> bool:
+    """At most 5 significant figures and 6 - szDecimals decimals; integers always."""
+    if px <= 0:
+        return False
+    if float(px).is_integer():
+        return True
+    decimals = 6 - sz_decimals
+    if round(px, decimals) != px:
+        return False
+    digits = f"{px:.{decimals}f}".replace(".", "").lstrip("0").rstrip("0")
+    return len(digits) <= 5
+
+
+def size_ok(sz: float, sz_decimals: int) -> bool:
+    return sz > 0 and math.isclose(round(sz, sz_decimals), sz, rel_tol=0, abs_tol=1e-12)
+
+
+@dataclass
+class Book:
+    """Every account's orders, positions and fills."""
+
+    orders: dict = field(default_factory=dict)              # oid -> Order
+    positions: dict = field(default_factory=dict)           # (account, coin) -> Position
+    fills: dict = field(default_factory=dict)               # account -> [fill dicts]
+    realized: dict = field(default_factory=dict)            # account -> closed PnL - fees
+    oids: itertools.count = field(default_factory=lambda: itertools.count(1_000_000))
+    tids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    # placing ------------------------------------------------------------------------------------
+
+    def place(self, ex, account: str, wire: dict, now: int) -> dict:
+        """One order wire placed for `account`: its status entry in the exchange's shape."""
+        coins = list(ex.markets)
+        if not 0 <= wire["a"] < len(coins):
+            return {"error": "Invalid asset"}
+        coin = coins[wire["a"]]
+        market = ex.markets[coin]
+        szd = market.sz_decimals(now)
+        px, sz, is_buy = float(wire["p"]), float(wire["s"]), bool(wire["b"])
+        if not price_ok(px, szd):
+            return {"error": "Price must be divisible by tick size."}
+        if not size_ok(sz, szd):
+            return {"error": "Order has invalid size"}
+        if px * sz < MIN_NOTIONAL:
+            return {"error": "Order must have minimum value of $10."}
+        pos = self.positions.get((account, coin), Position())
+        if wire["r"] and (pos.szi == 0 or (pos.szi > 0) == is_buy):
+            return {"error": "Reduce only order would increase position."}
+        mid = float(ex.mids(now)[coin])
+        increases = pos.szi == 0 or (pos.szi > 0) == is_buy
+        if increases and not wire["r"] and not self._margin_ok(ex, account, px * sz, now):
+            return {"error": "Insufficient margin to place order."}
+        t = wire["t"]
+        order = Order(next(self.oids), account, coin, is_buy, px, sz, bool(wire["r"]),
+                      t["limit"]["tif"] if "limit" in t else None,
+                      dict(t["trigger"]) if "trigger" in t else None, wire.get("c"), now)
+        ids = {"oid": order.oid, **({"cloid": order.cloid} if order.cloid else {})}
+        if order.trigger is not None:
+            order.trigger["triggerPx"] = float(order.trigger["triggerPx"])
+            self.orders[order.oid] = order
+            return {"resting": ids}
+        bid, ask = mid * (1 - HALF_SPREAD), mid * (1 + HALF_SPREAD)
+        crosses = px >= ask if is_buy else px <= bid
+        if order.tif == "Alo" and crosses:
+            return {"error": f"Post only order would have immediately matched, bbo was "
+                             f"{_fmt(bid)}@{_fmt(ask)}."}
+        if crosses:
+            fill_px = min(px, ask) if is_buy else max(px, bid)
+            self._fill(order, fill_px, sz, now, crossed=True)
+            return {"filled": {"totalSz": _fmt(sz), "avgPx": _fmt(fill_px), **ids}}
+        if order.tif == "Ioc":
+            order.status, order.status_t = "canceled", now
+            self.orders[order.oid] = order
+            return {"error": "Order could not immediately match against any resting orders."}
+        self.orders[order.oid] = order
+        return {"resting": ids}
+
+    def _margin_ok(self, ex, account: str, notional: float, now: int) -> bool:
+        acct = ex.account(account)
+        used = sum(abs(p.szi) * float(ex.mids(now)[coin]) for (a, coin), p in
+                   self.positions.items() if a == account)
+        leverage = max((lev for lev, _ in acct.leverage.values()), default=20)
+        return (used + notional) / leverage <= self.account_value(ex, account, now)
+
+    # filling ------------------------------------------------------------------------------------
+
+    def _fill(self, order: Order, px: float, sz: float, now: int, crossed: bool) -> None:
+        key = (order.account, order.coin)
+        pos = self.positions.setdefault(key, Position())
+        signed = sz if order.is_buy else -sz
+        start = pos.szi
+        closed = 0.0
+        if start != 0 and (start > 0) != order.is_buy:
+            closing = min(abs(start), sz)
+            closed = (px - pos.entry) * closing * (1 if start > 0 else -1)
+        new = start + signed
+        if new == 0 or (start != 0 and (new > 0) != (start > 0)):
+            pos.entry = px if new != 0 else 0.0
+        elif abs(new) > abs(start):
+            pos.entry = (pos.entry * abs(start) + px * sz) / abs(new)
+        pos.szi = round(new, 10)
+        fee = px * sz * (TAKER_FEE if crossed else MAKER_FEE)
+        self.realized[order.account] = self.realized.get(order.account, 0.0) + closed - fee
+        direction = ("Open " if start == 0 or (start > 0) == order.is_buy else "Close ") + \
+            ("Long" if (start > 0 if start != 0 else order.is_buy) else "Short")
+        fill = {"coin": order.coin, "px": _fmt(px), "sz": _fmt(sz),
+                "side": "B" if order.is_buy else "A", "time": now, "startPosition": _fmt(start),
+                "dir": direction, "closedPnl": _fmt(closed), "hash": "0x" + "0" * 64,
+                "oid": order.oid, "crossed": crossed, "fee": _fmt(fee), "tid": next(self.tids),
+                "feeToken": "USDC"}
+        if order.cloid:
+            fill["cloid"] = order.cloid
+        self.fills.setdefault(order.account, []).append(fill)
+        order.sz = round(order.sz - sz, 10)
+        order.status = "filled" if order.sz <= 0 else order.status
+        order.status_t = now
+        self.orders[order.oid] = order
+
+    def sweep(self, ex, now: int) -> None:
+        """Resting limits the mid has traded through fill at their price (maker); triggers whose
+        mark has crossed fill at the mark (taker, a market order)."""
+        mids = ex.mids(now)
+        for order in [o for o in self.orders.values() if o.status == "open"]:
+            mid = float(mids[order.coin])
+            if order.trigger is None:
+                if (order.is_buy and mid <= order.px) or (not order.is_buy and mid >= order.px):
+                    self._fill(order, order.px, order.sz, now, crossed=False)
+                continue
+            pos = self.positions.get((order.account, order.coin), Position())
+            trig, sl = order.trigger["triggerPx"], order.trigger["tpsl"] == "sl"
+            # a sell stop fires when the mark falls to it, a buy stop when it rises to it
+            fired = (mid <= trig) if (sl != order.is_buy) else (mid >= trig)
+            if fired:
+                size = min(order.sz, abs(pos.szi)) if order.reduce_only else order.sz
+                order.status = "triggered"
+                if size > 0:
+                    self._fill(order, mid, size, now, crossed=True)
+                order.status, order.status_t = "filled", now
+
+    # cancelling and asking ----------------------------------------------------------------------
+
+    def cancel(self, account: str, oid: int | None = None, cloid: str | None = None,
+               now: int = 0) -> str | dict:
+        for o in self.orders.values():
+            if o.account == account and o.status == "open" and \
+                    (o.oid == oid if oid is not None else o.cloid == cloid):
+                o.status, o.status_t = "canceled", now
+                return "success"
+        return {"error": "Order was never placed, already canceled, or filled."}
+
+    def find(self, account: str, oid_or_cloid) -> Order | None:
+        for o in self.orders.values():
+            if o.account == account and (o.oid == oid_or_cloid or o.cloid == oid_or_cloid):
+                return o
+        return None
+
+    def open_orders(self, account: str) -> list[Order]:
+        return [o for o in self.orders.values() if o.account == account and o.status == "open"]
+
+    def account_value(self, ex, account: str, now: int) -> float:
+        mids = ex.mids(now)
+        unreal = sum((float(mids[coin]) - p.entry) * p.szi
+                     for (a, coin), p in self.positions.items() if a == account and p.szi)
+        return ex.account(account).balance + self.realized.get(account, 0.0) + unreal
