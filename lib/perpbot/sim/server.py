@@ -55,6 +55,8 @@ class Fault:
     status: int = 0            # answer with this HTTP status (0: do not)
     delay_s: float = 0.0       # wait this long first
     drop: bool = False         # close the connection without an answer
+    after: bool = False        # with drop or status: do the request first (accept, then lose
+                               # the answer: the outcome a client cannot know)
 
 
 @dataclass
@@ -315,6 +317,8 @@ async def faults_middleware(request: web.Request, handler):
         if fault is not None:
             if fault.delay_s:
                 await asyncio.sleep(fault.delay_s)
+            if fault.after:
+                await handler(request)
             if fault.drop:
                 request.transport.close()
                 raise web.HTTPInternalServerError()   # never reaches the closed socket
@@ -401,12 +405,14 @@ async def get_time(request: web.Request) -> web.Response:
 
 
 async def post_fault(request: web.Request) -> web.Response:
-    """Queue a fault: {"path": "/info", "count": 3, "status": 500, "delay_s": 0, "drop": false}."""
+    """Queue a fault: {"path": "/info", "count": 3, "status": 500, "delay_s": 0, "drop": false,
+    "after": false}; with "after" the request is carried out before the answer is lost."""
     ex: SimExchange = request.app["exchange"]
     spec = orjson.loads(await request.read())
     ex.faults.append(Fault(path=spec.get("path", "*"), count=int(spec.get("count", 1)),
                            status=int(spec.get("status", 0)), delay_s=float(spec.get("delay_s", 0)),
-                           drop=bool(spec.get("drop", False))))
+                           drop=bool(spec.get("drop", False)),
+                           after=bool(spec.get("after", False))))
     return _json({"queued": len(ex.faults)})
 
 
