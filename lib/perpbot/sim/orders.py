@@ -1,7 +1,8 @@
-"""hl-sim's order engine: orders checked by the exchange's rules (tick, lot, $10 minimum, reduce
-only, margin), matched against a synthetic book one basis point either side of the mid, resting
-orders filled when the mid trades through them, stop triggers fired on the mark, positions and
-fills kept per account in the exchange's shapes (reference §2.6-2.11, §3.2-3.8, §5.3).
+"""hl-sim's order engine: orders checked by the exchange's rules (hl/rules.py: tick, lot, $10
+minimum; and reduce only, margin), matched against a synthetic book one basis point either side
+of the mid, resting orders filled when the mid trades through them, stop triggers fired on the
+mark, positions and fills kept per account in the exchange's shapes (reference §2.6-2.11,
+§3.2-3.8, §5.3).
 
 Fills are the exchange's truth for the live executor's tests: a taker pays 0.045%, a maker
 0.015% of the notional; a position's realized PnL goes to the account's balance.
@@ -10,12 +11,12 @@ Fills are the exchange's truth for the live executor's tests: a taker pays 0.045
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field
+
+from ..hl.rules import MIN_NOTIONAL, price_ok, size_ok
 
 HALF_SPREAD = 0.0001            # the synthetic book: bid and ask 1 bp from the mid
 MAKER_FEE, TAKER_FEE = 0.00015, 0.00045
-MIN_NOTIONAL = 10.0
 
 
 @dataclass
@@ -47,23 +48,6 @@ class Position:
 
 def _fmt(x: float) -> str:
     return repr(round(x, 8))
-
-
-def price_ok(px: float, sz_decimals: int) -> bool:
-    """At most 5 significant figures and 6 - szDecimals decimals; integers always."""
-    if px <= 0:
-        return False
-    if float(px).is_integer():
-        return True
-    decimals = 6 - sz_decimals
-    if round(px, decimals) != px:
-        return False
-    digits = f"{px:.{decimals}f}".replace(".", "").lstrip("0").rstrip("0")
-    return len(digits) <= 5
-
-
-def size_ok(sz: float, sz_decimals: int) -> bool:
-    return sz > 0 and math.isclose(round(sz, sz_decimals), sz, rel_tol=0, abs_tol=1e-12)
 
 
 @dataclass
