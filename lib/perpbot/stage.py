@@ -153,8 +153,6 @@ def stage(name: str):
             except StageInterrupted as e:
                 ctx.diag.info("interrupted", signal=e.code.name)
                 code = e.code
-            except (KeyboardInterrupt, SystemExit):
-                raise
             except Exception as e:          # noqa: BLE001 - a bug: one line, not a traceback
                 if verbose:
                     traceback.print_exc(file=sys.stderr)
