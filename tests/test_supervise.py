@@ -65,8 +65,10 @@ def test_control_commands_and_socket_mode(loop):
     assert status(cfg)[1]["risk"]["paused"] is True
     assert status(cfg, "--command", "resume")[1]["paused"] is False
     # emergency close of an open position, at the mid, and entries paused afterwards; the
-    # clock stands still meanwhile, so that no tick closes the position first (its timeout)
-    requests.post(s.url + "/sim/clock", json={"speed": 0}, timeout=5)
+    # clock stands still meanwhile, and its candle's tick is over, so that no tick closes the
+    # position first (its timeout)
+    frozen = requests.post(s.url + "/sim/clock", json={"speed": 0}, timeout=5).json()["time"]
+    wait_for(lambda: (status(cfg)[1]["last_tick"] or {}).get("close") == frozen - frozen % 60_000)
     with Store.open(tmp / "perpbot.db") as st:
         st.conn.execute("INSERT INTO orders (cloid, symbol, t, action, side, size, price, mode, "
                         "status, created_ms, updated_ms) VALUES ('0x" + "a" * 32 + "', 'ETH', 1,"
