@@ -304,3 +304,45 @@ def test_orders_match_rest_trigger_and_cancel_in_the_exchanges_shapes(sim):
     assert act(signing.cancel_by_cloid_action([(0, c1)])) == \
         [{"error": "Order was never placed, already canceled, or filled."}]
     assert info({"type": "openOrders", "user": me}) == []
+
+
+def test_an_approved_agent_trades_for_its_master(sim):
+    from eth_account import Account
+
+    from perpbot.hl import signing
+    master = Account.from_key("0x0123456789012345678901234567890123456789012345678901234567890123")
+    agent = Account.create()
+    s = sim("--synthetic", "ETH", "--history-days", "1", "--account",
+            f"{master.address}=100000")
+    requests.post(s.url + "/sim/clock", json={"speed": 0}, timeout=5)
+    nonce = [requests.get(s.url + "/sim/time", timeout=5).json()["time"]]
+    mid = float(requests.post(s.url + "/info", json={"type": "allMids"}, timeout=5).json()["ETH"])
+
+    def post(action, sig):
+        return requests.post(s.url + "/exchange", json={
+            "action": action, "nonce": nonce[0], "signature": sig, "vaultAddress": None,
+            "expiresAfter": None}, timeout=5).json()
+
+    def buy(wallet):
+        nonce[0] += 1
+        action = signing.order_action([signing.order_wire(
+            0, True, float(f"{mid * 1.01:.1f}"), 0.1, False, {"limit": {"tif": "Ioc"}},
+            f"{nonce[0]:#034x}")])
+        return post(action, signing.sign_l1_action(wallet, action, None, nonce[0], None, False))
+
+    assert buy(agent)["response"].endswith("does not exist.")
+    nonce[0] += 1
+    approve = signing.approve_agent_action(agent.address, "bot", nonce[0])
+    sig = signing.sign_user_signed_action(master, approve, signing.APPROVE_AGENT_TYPES,
+                                          "HyperliquidTransaction:ApproveAgent", False)
+    assert post(approve, sig) == {"status": "ok", "response": {"type": "default"}}
+    assert "filled" in buy(agent)["response"]["data"]["statuses"][0]
+    state = requests.post(s.url + "/info", json={"type": "clearinghouseState",
+                                                 "user": master.address}, timeout=5).json()
+    assert float(state["assetPositions"][0]["position"]["szi"]) == 0.1    # the master's
+    # an agent cannot approve agents
+    nonce[0] += 1
+    other = signing.approve_agent_action(Account.create().address, "", nonce[0])
+    sig = signing.sign_user_signed_action(agent, other, signing.APPROVE_AGENT_TYPES,
+                                          "HyperliquidTransaction:ApproveAgent", False)
+    assert post(other, sig)["status"] == "err"

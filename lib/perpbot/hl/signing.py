@@ -158,3 +158,52 @@ def recover_l1_signer(action: dict, vault_address: str | None, nonce: int,
     payload = l1_payload(action_hash(action, vault_address, nonce, expires_after), is_mainnet)
     vrs = (int(signature["v"]), int(signature["r"], 16), int(signature["s"], 16))
     return Account.recover_message(encode_typed_data(full_message=payload), vrs=vrs).lower()
+
+
+# user-signed actions (usdSend, withdraw3, approveAgent, ...): EIP-712 over the action itself ----
+
+USER_SIGNED_CHAIN_ID = "0x66eee"         # the chain the wallet signs on (421614); any is accepted
+USD_SEND_TYPES = [{"name": "hyperliquidChain", "type": "string"},
+                  {"name": "destination", "type": "string"},
+                  {"name": "amount", "type": "string"}, {"name": "time", "type": "uint64"}]
+WITHDRAW_TYPES = USD_SEND_TYPES
+APPROVE_AGENT_TYPES = [{"name": "hyperliquidChain", "type": "string"},
+                       {"name": "agentAddress", "type": "address"},
+                       {"name": "agentName", "type": "string"},
+                       {"name": "nonce", "type": "uint64"}]
+
+
+def user_signed_payload(primary_type: str, payload_types: list, action: dict) -> dict:
+    chain_id = int(action["signatureChainId"], 16)
+    return {"domain": {"name": "HyperliquidSignTransaction", "version": "1",
+                       "chainId": chain_id,
+                       "verifyingContract": "0x0000000000000000000000000000000000000000"},
+            "types": {primary_type: payload_types,
+                      "EIP712Domain": AGENT_TYPES["EIP712Domain"]},
+            "primaryType": primary_type, "message": action}
+
+
+def sign_user_signed_action(wallet, action: dict, payload_types: list, primary_type: str,
+                            is_mainnet: bool) -> dict:
+    """Sign a user-signed action. As the SDK does, this sets the action's signatureChainId and
+    hyperliquidChain ("Mainnet"/"Testnet"), which are sent inside it."""
+    action["signatureChainId"] = USER_SIGNED_CHAIN_ID
+    action["hyperliquidChain"] = "Mainnet" if is_mainnet else "Testnet"
+    signed = wallet.sign_message(encode_typed_data(
+        full_message=user_signed_payload(primary_type, payload_types, action)))
+    return {"r": to_hex(signed.r), "s": to_hex(signed.s), "v": signed.v}
+
+
+def approve_agent_action(agent_address: str, agent_name: str, nonce: int) -> dict:
+    return {"type": "approveAgent", "agentAddress": agent_address.lower(),
+            "agentName": agent_name, "nonce": nonce}
+
+
+def recover_user_signer(action: dict, payload_types: list, primary_type: str,
+                        signature: dict) -> str:
+    """The address that signed a user-signed action (lowercase)."""
+    from eth_account import Account
+
+    vrs = (int(signature["v"]), int(signature["r"], 16), int(signature["s"], 16))
+    return Account.recover_message(encode_typed_data(
+        full_message=user_signed_payload(primary_type, payload_types, action)), vrs=vrs).lower()

@@ -374,10 +374,16 @@ def exchange_cancel(ex: "SimExchange", account: str, action: dict) -> dict:
     return {"status": "ok", "response": {"type": "cancel", "data": {"statuses": statuses}}}
 
 
+def exchange_approve_agent(ex: "SimExchange", account: str, action: dict) -> dict:
+    ex.agents[action["agentAddress"].lower()] = account
+    return {"status": "ok", "response": {"type": "default"}}
+
+
 # action type -> handler(exchange, acting account, action)
 EXCHANGE_ACTIONS: dict = {"noop": exchange_default, "scheduleCancel": exchange_default,
                           "updateLeverage": exchange_update_leverage, "order": exchange_order,
-                          "cancel": exchange_cancel, "cancelByCloid": exchange_cancel}
+                          "cancel": exchange_cancel, "cancelByCloid": exchange_cancel,
+                          "approveAgent": exchange_approve_agent}
 
 
 async def post_exchange(request: web.Request) -> web.Response:

@@ -33,19 +33,33 @@ class NonceBook:
         return None
 
 
+# user-signed actions hl-sim takes: type -> (EIP-712 fields, primary type)
+USER_SIGNED = {"approveAgent": (signing.APPROVE_AGENT_TYPES,
+                                "HyperliquidTransaction:ApproveAgent")}
+
+
 def authenticate(body: dict, now: int, is_mainnet: bool, accounts: set, agents: dict,
                  nonces: NonceBook) -> tuple[str | None, str | None]:
     """(the account acting, None) or (None, the exchange's error string). `agents` maps an
-    approved agent's address to its master's."""
+    approved agent's address to its master's; a user-signed action (approving an agent) must
+    be signed by the account itself, for this network."""
     action, nonce, sig = body["action"], body["nonce"], body["signature"]
     vault, expires = body.get("vaultAddress"), body.get("expiresAfter")
     if expires is not None and expires < now:
         return None, "Action already expired"
+    user_signed = USER_SIGNED.get(action["type"])
     try:
-        signer = signing.recover_l1_signer(action, vault, nonce, expires, is_mainnet, sig)
+        if user_signed is not None:
+            chain = "Mainnet" if is_mainnet else "Testnet"
+            if action.get("hyperliquidChain") != chain or action.get("nonce") != nonce:
+                return None, "L1 error: Invalid signature."
+            signer = signing.recover_user_signer(action, *user_signed, sig)
+        else:
+            signer = signing.recover_l1_signer(action, vault, nonce, expires, is_mainnet, sig)
     except (ValueError, KeyError, TypeError):
         return None, "L1 error: Invalid signature."
-    account = signer if signer in accounts else agents.get(signer)
+    account = signer if signer in accounts else \
+        (agents.get(signer) if user_signed is None else None)
     if account is None:
         return None, f"L1 error: User or API Wallet {signer} does not exist."
     error = nonces.error(signer, nonce, now)
