@@ -11,13 +11,16 @@ later one can resume from it.
 from __future__ import annotations
 
 import itertools
+import os
 import random
+from pathlib import Path
 from typing import Iterator
 
+import orjson
 import yaml
 
 from .. import config as config_mod
-from .. import metrics
+from .. import metrics, records
 from ..errors import UsageError
 from ..indicators import compute_arrays
 from ..timeutil import interval_ms
@@ -147,14 +150,10 @@ def to_parquet(rows: list[dict], path) -> None:
     pq.write_table(pa.table(cols), path)
 
 
-
 # streaming output and resuming -------------------------------------------------------------------
 
 def read_rows(path) -> list[dict]:
     """The rows of an earlier sweep's output: NDJSON, or Parquet (a .parquet file)."""
-    from pathlib import Path
-
-    import orjson
     path = Path(path)
     if not path.exists():
         return []
@@ -182,27 +181,23 @@ class RowSink:
     every row written so far is in both places."""
 
     def __init__(self, writer, out=None, earlier: list[dict] = (), append: bool = False):
-        from pathlib import Path
         self.writer = writer            # records.Writer: stdout
         self.out = Path(out) if out else None
         self.rows = list(earlier)
         self.parquet = self.out is not None and self.out.suffix == ".parquet"
         self.file = None
         if self.out is not None and not self.parquet:
-            import orjson
             self.file = open(self.out, "ab" if append else "wb")
             if not append:
-                self.file.write(b"".join(orjson.dumps(r) + b"\n" for r in self.rows))
+                self.file.write(b"".join(records.dumps(r) for r in self.rows))
 
     def add(self, row: dict) -> None:
-        import orjson
         self.rows.append(row)
         self.writer.write(row)
         if self.file is not None:
-            self.file.write(orjson.dumps(row) + b"\n")
+            self.file.write(records.dumps(row))
 
     def flush(self) -> None:
-        import os
         self.writer.flush()
         if self.file is not None:
             self.file.flush()

@@ -111,10 +111,10 @@ class Book:
         return {"resting": ids}
 
     def _margin_ok(self, ex, account: str, notional: float, now: int) -> bool:
-        acct = ex.account(account)
-        used = sum(abs(p.szi) * float(ex.mids(now)[coin]) for (a, coin), p in
-                   self.positions.items() if a == account)
-        leverage = max((lev for lev, _ in acct.leverage.values()), default=20)
+        mids = ex.mids(now)
+        used = sum(abs(p.szi) * float(mids[coin]) for (a, coin), p in self.positions.items()
+                   if a == account)
+        leverage = max((lev for lev, _ in ex.account(account).leverage.values()), default=20)
         return (used + notional) / leverage <= self.account_value(ex, account, now)
 
     # filling ------------------------------------------------------------------------------------
