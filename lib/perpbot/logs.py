@@ -7,7 +7,7 @@ import time
 
 import orjson
 
-LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
 
 class Diag:
@@ -48,6 +48,10 @@ class Diag:
 
     def error(self, msg: str, /, **f) -> None:
         self.log("error", msg, **f)
+
+    def critical(self, msg: str, /, **f) -> None:
+        """Money at risk (a position without its stop): a person must look now."""
+        self.log("critical", msg, **f)
 
 
 class DaemonLog(Diag):

@@ -59,11 +59,15 @@ class RiskState:
 
 def state_of(ledger, now: int, capital: float) -> RiskState:
     """The gate's view of an account at `now` from what its ledger says (store.Ledger): equity
-    is capital plus every realized PnL; today is the UTC day of `now`."""
+    is capital plus every realized PnL, and no more than the exchange's account value where the
+    ledger knows it (live: risk.capital is then a cap); today is the UTC day of `now`."""
     day = now - now % DAY_MS
+    equity = capital + sum(pnl for _, pnl in ledger.closes)
+    if ledger.account_value is not None:
+        equity = min(equity, ledger.account_value)
     return RiskState(
         positions={p.symbol: p for p in ledger.positions},
-        equity=capital + sum(pnl for _, pnl in ledger.closes),
+        equity=equity,
         realized_today=sum(pnl for t, pnl in ledger.closes if day <= t <= now), day=day,
         cooldown_until=ledger.cooldown_until, paused=ledger.paused, halted=ledger.halted)
 

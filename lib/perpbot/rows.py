@@ -56,10 +56,26 @@ class Position:
 
 class Ledger(NamedTuple):
     """What a ledger (paper or live) says of its account: open positions, the closing
-    trades' (t, pnl), the cooldown after a stop loss, and the loop's pause and halt flags."""
+    trades' (t, pnl), the cooldown after a stop loss, the loop's pause and halt flags, and (live)
+    the exchange's account value at the last reconciliation."""
 
     positions: list
     closes: list
     cooldown_until: int | None
     paused: bool
     halted: bool
+    account_value: float | None = None
+
+
+class LiveOrder(NamedTuple):
+    """An order sent (or about to be) to the exchange, as the live order journal keeps it."""
+
+    cloid: str
+    intent: str             # the cloid of the intent it serves
+    symbol: str
+    kind: str               # entry, entry_ioc, stop, exit
+    seq: int                # 0 for the intent's first order of its kind, then 1, 2, ...
+    px: float | None
+    oids: tuple             # every oid the exchange gave it (a modify gives a new one)
+    status: str             # sending, resting, filled, canceled, rejected, unknown
+    t: int

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 import orjson
 
 from .errors import PerpbotError
-from .rows import Candle, FundingRate, Ledger, Position, RegimeRow
+from .rows import Candle, FundingRate, Ledger, LiveOrder, Position, RegimeRow
 
 import os as _os
 
@@ -100,6 +100,18 @@ MIGRATIONS: list[str] = [
         WHERE key = 'last_tick';
     DELETE FROM bot_state WHERE key = 'last_tick';
     UPDATE bot_state SET key = 'cooldown_until:paper' WHERE key = 'cooldown_until';
+    """,
+    # 6: every order sent to the exchange, journalled before it is sent: the intent it serves
+    # (its cloid), its kind (entry, entry_ioc, stop, exit), every oid the exchange gave it (a
+    # modify gives a new one) and what became of it. A process that finds an order `sending`
+    # asks the exchange by cloid instead of sending again.
+    """
+    CREATE TABLE live_orders (
+        cloid TEXT PRIMARY KEY, intent TEXT NOT NULL, symbol TEXT NOT NULL, kind TEXT NOT NULL,
+        seq INTEGER NOT NULL, px REAL, oids TEXT NOT NULL DEFAULT '[]', status TEXT NOT NULL,
+        t INTEGER NOT NULL, updated_ms INTEGER NOT NULL
+    );
+    CREATE INDEX live_orders_intent ON live_orders (intent);
     """,
 ]
 # The ledgers a loop keeps; a replay keeps its state in its own records and writes none of them.
@@ -362,7 +374,7 @@ class Store:
     def ledger(self, mode: str) -> Ledger:
         """What the risk rules need of a ledger (risk.state_of turns it into a RiskState)."""
         return Ledger(self.open_positions(mode), self.closed_pnl(mode), self.cooldown_until(mode),
-                      self.paused(), self.halted())
+                      self.paused(), self.halted(), self.account_value(mode))
 
     def size_decimals(self) -> dict[str, int]:
         """Lot sizes (szDecimals per coin) as the exchange's meta last said (backfill stores it)."""
@@ -478,6 +490,59 @@ class Store:
     def set_exchange_meta(self, sz_decimals: dict[str, int], now_ms: int) -> None:
         self.set_state("exchange_meta", orjson.dumps(sz_decimals).decode(), now_ms)
 
+    def account_value(self, mode: str) -> float | None:
+        """The exchange's account value at the last reconciliation (live), if any."""
+        value = self.get_state(f"account_value:{mode}")
+        return float(value) if value else None
+
+    # the live order journal -------------------------------------------------------------------
+
+    def journal_order(self, cloid: str, intent: str, symbol: str, kind: str, seq: int,
+                      px: float | None, now_ms: int) -> None:
+        """An order about to be sent (status `sending`): written before the request leaves."""
+        self._batch("INSERT OR IGNORE INTO live_orders (cloid, intent, symbol, kind, seq, px, "
+                    "status, t, updated_ms) VALUES (?, ?, ?, ?, ?, ?, 'sending', ?, ?)",
+                    [(cloid, intent, symbol, kind, seq, px, now_ms, now_ms)])
+
+    def update_order(self, cloid: str, status: str, now_ms: int, oid: int | None = None,
+                     px: float | None = None) -> None:
+        with self._transaction() as cur:
+            row = cur.execute("SELECT oids FROM live_orders WHERE cloid = ?", (cloid,)).fetchone()
+            if row is None:
+                return
+            oids = orjson.loads(row[0])
+            if oid is not None and oid not in oids:
+                oids.append(oid)
+            cur.execute("UPDATE live_orders SET status = ?, oids = ?, px = COALESCE(?, px), "
+                        "updated_ms = ? WHERE cloid = ?",
+                        (status, orjson.dumps(oids).decode(), px, now_ms, cloid))
+
+    def live_orders(self, intent: str | None = None, symbol: str | None = None,
+                    kinds=None, statuses=None) -> list[LiveOrder]:
+        sql, args = "SELECT cloid, intent, symbol, kind, seq, px, oids, status, t FROM " \
+                    "live_orders WHERE 1 = 1", []
+        for col, val in (("intent", intent), ("symbol", symbol)):
+            if val is not None:
+                sql, args = sql + f" AND {col} = ?", args + [val]
+        for col, vals in (("kind", kinds), ("status", statuses)):
+            if vals is not None:
+                sql += f" AND {col} IN ({', '.join('?' * len(vals))})"
+                args += list(vals)
+        return [LiveOrder(*r[:6], tuple(orjson.loads(r[6])), *r[7:])
+                for r in self.conn.execute(sql + " ORDER BY t, seq", args)]
+
+    def slippage_stats(self, mode: str) -> dict:
+        """The ledger's fills' adverse slippage in bps: count, mean and max."""
+        n, mean, worst = self.conn.execute(
+            "SELECT COUNT(slippage), AVG(slippage), MAX(slippage) FROM trades WHERE mode = ? "
+            "AND slippage IS NOT NULL", (mode,)).fetchone()
+        return {"count": n, "mean_bps": None if mean is None else round(mean * 10_000, 3),
+                "max_bps": None if worst is None else round(worst * 10_000, 3)}
+
+    def resize_position(self, cloid: str, size: float, mode: str) -> None:
+        """The open trade of `cloid` takes the exchange's size (reconciliation)."""
+        self._batch("UPDATE trades SET size = ? WHERE cloid = ? AND mode = ? AND action = 'open'",
+                    [(size, cloid, mode)])
 
     def set_state(self, key: str, value: str, now_ms: int) -> None:
         self._batch("INSERT INTO bot_state (key, value, updated_ms) VALUES (?, ?, ?) "

@@ -8,7 +8,7 @@ import time
 
 import orjson
 
-LEVELS = ("debug", "info", "warning", "error")
+from ..logs import LEVELS
 
 
 class Events:
@@ -30,6 +30,8 @@ class Events:
             rec.pop("stage", None)
             rec.pop("ts", None)
             level = level if level in LEVELS else "info"
+            if level == "critical" and not quiet:
+                self.errors.append({"t": int(time.time() * 1000), "msg": msg, "source": stage})
             self.log.log("debug" if quiet else level, msg, source=stage, **rec)
 
     def error(self, msg: str, **fields) -> None:

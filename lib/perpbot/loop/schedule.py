@@ -60,13 +60,26 @@ class Supervisor:
         self.feed: MidFeed | None = None
         self.ticks = TickRunner(self)
         self.control = Control(self)
+        self.trader = None                  # live: execution.live.LiveTrader, made at startup
+        self.live: dict | None = None       # live: network, account, value (for get_state)
 
     def startup(self, now: int) -> None:
         """The exchange's lot sizes and leverage limits, and the losing-weeks halt, once the
-        exchange answers."""
+        exchange answers. Live: leverage set on every symbol and the ledger reconciled with the
+        exchange first (the halt is decided on the reconciled ledger), and one line saying
+        which account on which network, and its value."""
         raw = self.probe.meta()
         meta = parse.size_decimals(raw)
         config.check_leverage(self.cfg, parse.max_leverage(raw))
+        if self.mode == "live":
+            from ..execution.live import connect
+            if self.trader is None:
+                self.trader = connect(self.cfg, self.store, self.log)
+            self.trader.ensure_leverage(self.cfg.symbols)
+            self.reconcile(now)
+            acct = self.trader.venue.account
+            self.log.info("live trading", network=acct.network, account=acct.address,
+                          signer=acct.signer, account_value=self.live["account_value"])
         lost = risk.losing_weeks(self.store.closed_pnl(self.mode), now,
                                  self.cfg.risk.losing_weeks_halt)
         halt = lost >= self.cfg.risk.losing_weeks_halt
@@ -81,6 +94,14 @@ class Supervisor:
         self.store.set_halted(halt and not self.force, now)
         self.store.set_exchange_meta(meta, now)
         self.ready = True
+
+    def reconcile(self, now: int) -> None:
+        """Live: the ledger made to agree with the exchange (execution/reconcile.py)."""
+        from ..execution.reconcile import reconcile
+        reconcile(self.trader, now)
+        acct = self.trader.venue.account
+        self.live = {"network": acct.network, "account": acct.address,
+                     "account_value": self.store.account_value("live")}
 
     def run(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -121,6 +142,8 @@ class Supervisor:
         close = floor_to(now, iv)
         if close > (self.store.last_tick(self.mode) or 0) and close != self.ticks.failed_close:
             with self.trade_lock:
+                if self.mode == "live":
+                    self.reconcile(now)     # before the tick decides on the ledger
                 self.ticks.run(close)
             return
         wake = close + iv

@@ -36,8 +36,9 @@ def state(loop) -> dict:
         rs = risk.state_of(st.ledger(loop.mode), now, cfg.risk.capital)
         open_positions, unreal = positions(st, rs, feed.mids if feed else {}, now)
         level, why = RegimeBook(st.regimes(), cfg.regime).at(now)
+        slippage = st.slippage_stats(loop.mode)
     return {
-        "mode": loop.mode, "pid": os.getpid(), "uptime_s": round(time.time() - loop.started, 1),
+        "mode": loop.mode, "live": loop.live, "pid": os.getpid(), "uptime_s": round(time.time() - loop.started, 1),
         "clock": now, "clock_iso": iso(now), "timeframe": cfg.strategy.timeframe,
         "exchange": health.describe(), "exchange_unreachable_since": health.down_since,
         "exchange_error": health.reason or None,
@@ -46,7 +47,7 @@ def state(loop) -> dict:
         "risk": {"paused": rs.paused, "halted": rs.halted, "cooldown_until": rs.cooldown_until,
                  "realized_today": rs.realized_today,
                  "daily_loss_cap": cfg.risk.daily_loss_cap_pct * rs.equity,
-                 "max_positions": cfg.risk.max_positions},
+                 "max_positions": cfg.risk.max_positions, "slippage": slippage},
         "last_tick": ticks.last_tick,
         "regime": {"level": level, "reason": why, "last_poll": loop.regime},
         "feed": {"connected": bool(feed and feed.connected),

@@ -183,11 +183,24 @@ class Book:
                 return "success"
         return {"error": "Order was never placed, already canceled, or filled."}
 
+    def modify(self, ex, account: str, oid_or_cloid, wire: dict, now: int) -> dict:
+        """A resting order replaced by `wire` (a new oid; the cloid the wire gives)."""
+        old = self.find(account, oid_or_cloid)
+        if old is None or old.status != "open":
+            return {"error": "Cannot modify canceled or filled order"}
+        old.status, old.status_t = "canceled", now
+        status = self.place(ex, account, wire, now)
+        if "error" in status:
+            old.status = "open"             # a refused modify leaves the order as it was
+        return status
+
     def find(self, account: str, oid_or_cloid) -> Order | None:
+        """The newest order of that oid or cloid (a modify's new order keeps the cloid)."""
+        found = None
         for o in self.orders.values():
             if o.account == account and (o.oid == oid_or_cloid or o.cloid == oid_or_cloid):
-                return o
-        return None
+                found = o
+        return found
 
     def open_orders(self, account: str) -> list[Order]:
         return [o for o in self.orders.values() if o.account == account and o.status == "open"]

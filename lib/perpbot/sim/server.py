@@ -374,6 +374,14 @@ def exchange_cancel(ex: "SimExchange", account: str, action: dict) -> dict:
     return {"status": "ok", "response": {"type": "cancel", "data": {"statuses": statuses}}}
 
 
+def exchange_batch_modify(ex: "SimExchange", account: str, action: dict) -> dict:
+    now = ex.clock.now_ms()
+    ex.book.sweep(ex, now)
+    statuses = [ex.book.modify(ex, account, m["oid"], m["order"], now)
+                for m in action["modifies"]]
+    return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
+
+
 def exchange_approve_agent(ex: "SimExchange", account: str, action: dict) -> dict:
     ex.agents[action["agentAddress"].lower()] = account
     return {"status": "ok", "response": {"type": "default"}}
@@ -383,6 +391,7 @@ def exchange_approve_agent(ex: "SimExchange", account: str, action: dict) -> dic
 EXCHANGE_ACTIONS: dict = {"noop": exchange_default, "scheduleCancel": exchange_default,
                           "updateLeverage": exchange_update_leverage, "order": exchange_order,
                           "cancel": exchange_cancel, "cancelByCloid": exchange_cancel,
+                          "batchModify": exchange_batch_modify,
                           "approveAgent": exchange_approve_agent}
 
 
