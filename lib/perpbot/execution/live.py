@@ -186,12 +186,17 @@ class LiveTrader:
         for coin in coins:
             if coin in self.leverage_set:
                 continue
-            try:
-                self.venue.client.send(signing.update_leverage_action(self.venue.asset(coin),
-                                                                      lev, True))
-            except ExchangeRefused as e:
-                raise LiveStartRefused(f"updateLeverage {coin} {lev}x cross refused: "
-                                       f"{e.msg}") from None
+            action = signing.update_leverage_action(self.venue.asset(coin), lev, True)
+            for k in range(3):      # setting leverage twice is harmless: a lost answer is resent
+                try:
+                    self.venue.client.send(action)
+                    break
+                except ExchangeRefused as e:
+                    raise LiveStartRefused(f"updateLeverage {coin} {lev}x cross refused: "
+                                           f"{e.msg}") from None
+                except OutcomeUnknown:
+                    if k == 2:
+                        raise
             self.leverage_set.add(coin)
             self.log.info("leverage set", symbol=coin, leverage=lev, cross=True)
 

@@ -37,7 +37,7 @@ def reconcile(trader: LiveTrader, now: int) -> dict:
     store.set_state("account_value:live", repr(venue.account_value(state)), trader.wall_ms())
     ledger = {p.symbol: p for p in store.open_positions("live")}
     # closed on the exchange: the fills that closed it
-    for sym, pos in ledger.items():
+    for sym, pos in list(ledger.items()):
         x = held.get(sym)
         if x is not None and x.side == pos.side:
             continue

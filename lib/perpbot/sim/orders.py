@@ -58,13 +58,26 @@ class Book:
     positions: dict = field(default_factory=dict)           # (account, coin) -> Position
     fills: dict = field(default_factory=dict)               # account -> [fill dicts]
     realized: dict = field(default_factory=dict)            # account -> closed PnL - fees
+    placed: dict = field(default_factory=dict)              # cloid -> orders placed with it
     oids: itertools.count = field(default_factory=lambda: itertools.count(1_000_000))
     tids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # placing ------------------------------------------------------------------------------------
 
-    def place(self, ex, account: str, wire: dict, now: int) -> dict:
-        """One order wire placed for `account`: its status entry in the exchange's shape."""
+    def place(self, ex, account: str, wire: dict, now: int, modify: bool = False) -> dict:
+        """One order wire placed for `account`: its status entry in the exchange's shape. Orders
+        taken under a cloid already used are counted (`duplicates`): the tests' proof that no
+        intent was ever placed twice."""
+        status = self._place(ex, account, wire, now)
+        cloid = wire.get("c")
+        if cloid and "error" not in status and not modify:
+            self.placed[cloid] = self.placed.get(cloid, 0) + 1
+        return status
+
+    def duplicates(self) -> int:
+        return sum(n - 1 for n in self.placed.values() if n > 1)
+
+    def _place(self, ex, account: str, wire: dict, now: int) -> dict:
         coins = list(ex.markets)
         if not 0 <= wire["a"] < len(coins):
             return {"error": "Invalid asset"}
@@ -189,7 +202,7 @@ class Book:
         if old is None or old.status != "open":
             return {"error": "Cannot modify canceled or filled order"}
         old.status, old.status_t = "canceled", now
-        status = self.place(ex, account, wire, now)
+        status = self.place(ex, account, wire, now, modify=True)
         if "error" in status:
             old.status = "open"             # a refused modify leaves the order as it was
         return status

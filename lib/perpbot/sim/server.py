@@ -11,6 +11,7 @@ next matching requests, for the reliability tests.
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 import time
 from dataclasses import dataclass, field
@@ -46,6 +47,18 @@ class Clock:
         self.m0 = self.mono()
         if speed is not None:
             self.speed = float(speed)
+
+
+# --fault NAME:RATE: each /exchange request (or each order, for the last two) meets the fault
+# with probability RATE, drawn from a generator seeded by --seed
+RANDOM_FAULTS = {
+    "drop": "the action is carried out, then the connection is closed unanswered",
+    "5xx": "the action is carried out, then HTTP 502",
+    "429": "HTTP 429 before anything is done",
+    "slow": "the answer waits 2 s",
+    "margin": "an order is refused with Insufficient margin to place order",
+    "tick": "an order is refused with Price must be divisible by tick size",
+}
 
 
 @dataclass
@@ -86,6 +99,29 @@ class SimExchange:
         self.agents: dict[str, str] = {}    # approved agent -> its master
         self.nonces = signed.NonceBook()
         self.book = Book()
+        self.random_faults: dict[str, float] = {}       # --fault NAME:RATE
+        self.rng = random.Random(0)
+
+    def roll(self, name: str) -> bool:
+        rate = self.random_faults.get(name, 0.0)
+        if rate > 0 and self.rng.random() < rate:
+            self.stats[f"fault_{name}"] = self.stats.get(f"fault_{name}", 0) + 1
+            return True
+        return False
+
+    def random_fault(self, path: str) -> Fault | None:
+        """A fault drawn for this /exchange request (none for other paths)."""
+        if path != "/exchange" or not self.random_faults:
+            return None
+        if self.roll("429"):
+            return Fault(path, 1, status=429)
+        if self.roll("drop"):
+            return Fault(path, 1, drop=True, after=True)
+        if self.roll("5xx"):
+            return Fault(path, 1, status=502, after=True)
+        if self.roll("slow"):
+            return Fault(path, 1, delay_s=2.0)
+        return None
 
     def register(self, address: str, usdc: float) -> None:
         self.registered.add(address.lower())
@@ -313,7 +349,8 @@ async def faults_middleware(request: web.Request, handler):
         request.transport.close()           # down: every request, the clock's included, dropped
         raise web.HTTPServiceUnavailable()  # never reaches the closed socket
     if not request.path.startswith("/sim/"):
-        fault = ex.take_fault("/" + request.path.split("/")[1])
+        path = "/" + request.path.split("/")[1]
+        fault = ex.take_fault(path) or ex.random_fault(path)
         if fault is not None:
             if fault.delay_s:
                 await asyncio.sleep(fault.delay_s)
@@ -360,7 +397,9 @@ def exchange_update_leverage(ex: "SimExchange", account: str, action: dict) -> d
 def exchange_order(ex: "SimExchange", account: str, action: dict) -> dict:
     now = ex.clock.now_ms()
     ex.book.sweep(ex, now)
-    statuses = [ex.book.place(ex, account, wire, now) for wire in action["orders"]]
+    statuses = [{"error": "Insufficient margin to place order."} if ex.roll("margin") else
+                {"error": "Price must be divisible by tick size."} if ex.roll("tick") else
+                ex.book.place(ex, account, wire, now) for wire in action["orders"]]
     return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
 
 
@@ -463,7 +502,9 @@ async def post_drop_ws(request: web.Request) -> web.Response:
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    return _json(request.app["exchange"].stats)
+    ex: SimExchange = request.app["exchange"]
+    return _json({**ex.stats, "orders": len(ex.book.orders),
+                  "duplicate_cloids": ex.book.duplicates()})
 
 
 # WebSocket --------------------------------------------------------------------------------------
