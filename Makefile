@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 DEMO    := demo
 SHARED  ?= ../shared
 
-.PHONY: setup test bench demo trade clean
+.PHONY: setup test bench demo demo-live trade clean
 
 setup: $(STAMP)
 
@@ -25,10 +25,13 @@ bench: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m perpbot.demo --dir $(DEMO)
 
+demo-live: $(STAMP)
+	$(BIN)/python -m perpbot.demo --dir $(DEMO)-live --live --seconds 90
+
 trade: $(STAMP)
 	@test -f config.yaml || cp config.example.yaml config.yaml
 	$(BIN)/backfill --config config.yaml
 	$(BIN)/supervise --config config.yaml --mode paper
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache
+	rm -rf $(VENV) $(DEMO) $(DEMO)-live .pytest_cache

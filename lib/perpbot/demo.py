@@ -5,11 +5,16 @@ back, turns DOVISH).
 
 Needs no files and no network. The strategy runs on 15-minute candles with looser thresholds
 than the defaults, so that a minute of demo shows trades.
+
+--live (make demo-live) runs the loop live instead: a throwaway key made for the run signs every
+order, hl-sim verifies each signature and trades the account it registered for that key (post-
+only entries, stops resting on its book, reduce-only exits), and the ledger is the exchange's.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -32,17 +37,28 @@ def main() -> None:
     ap.add_argument("--dir", default="demo")
     ap.add_argument("--days", type=float, default=7.0)
     ap.add_argument("--seconds", type=float, default=60.0, help="how long the loop runs")
+    ap.add_argument("--live", action="store_true", help="trade live on hl-sim (signed orders)")
     args = ap.parse_args()
+    mode = "live" if args.live else "paper"
+    env, live_args, live_cfg = dict(os.environ), [], {}
+    if args.live:
+        from eth_account import Account
+        wallet = Account.create()           # a throwaway key: hl-sim knows only this run's
+        env["HL_PRIVATE_KEY"] = wallet.key.hex()
+        live_args = ["--account", f"{wallet.address}=10000", "--weight-per-min", "100000"]
+        live_cfg = {"execution": {"entry_timeout_s": 4.0}}
     out = Path(args.dir)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     with SimProcess("--synthetic", "ETH", "--seed", "42", "--history-days", str(args.days + 1),
-                    "--speed", str(SPEED)) as sim:
+                    "--speed", str(SPEED), *live_args) as sim:
         print(f"hl-sim: synthetic ETH at {sim.url}, clock at {SPEED}x")
         cfg = out / "config.yaml"
         cfg.write_text(yaml.safe_dump({
             "symbols": ["ETH"],
-            "exchange": {"api_url": sim.url, "clock": "sim"},
+            "exchange": {"api_url": sim.url, "clock": "sim",
+                         **({"network": "testnet"} if args.live else {})},
+            **live_cfg,
             "data": {"db_path": "perpbot.db", "timeframes": ["1m", "15m", "1h"],
                      "history_days": args.days},
             "strategy": {"timeframe": "15m"},
@@ -63,22 +79,23 @@ def main() -> None:
                 rows = st.candles("ETH", tf)
                 print(f"  ETH {tf:<4}{len(rows):>7} candles  {iso(rows[0].t)} .. {iso(rows[-1].t)}")
             print(f"  ETH funding {len(st.funding('ETH'))} hourly rates")
-        print(f"\ntrade loop (paper) for {args.seconds:g} s; its log is {out / 'perp-bot.log'}")
-        loop = subprocess.Popen([sys.executable, str(BIN / "supervise"), "--config", str(cfg)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(f"\ntrade loop ({mode}) for {args.seconds:g} s; its log is {out / 'perp-bot.log'}")
+        loop = subprocess.Popen([sys.executable, str(BIN / "supervise"), "--config", str(cfg),
+                                 "--mode", mode], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=env)
         try:
-            watch(out, args.seconds)
+            watch(out, args.seconds, mode)
         finally:
             loop.send_signal(signal.SIGTERM)
             loop.wait(timeout=60)
     with Store.open_readonly(out / "perpbot.db") as st:
-        closes = st.closed_pnl("paper")
+        closes = st.closed_pnl(mode)
         print(f"\n{len(closes)} round trips, realized PnL {sum(p for _, p in closes):+.2f} USDC "
               f"(fees, slippage and funding included)")
     print(f"status of a running loop: .venv/bin/status --pretty --config {cfg}")
 
 
-def watch(out: Path, seconds: float) -> None:
+def watch(out: Path, seconds: float, mode: str) -> None:
     sock = socket_path(out / "perpbot.db")
     shown = 0
     end = time.time() + seconds
@@ -90,7 +107,7 @@ def watch(out: Path, seconds: float) -> None:
         except (NoDaemon, OSError):
             continue
         with Store.open_readonly(out / "perpbot.db") as db:
-            trades = db.trades(("paper",))
+            trades = db.trades((mode,))
         for t, _, action, side, size, price, fee, _, pnl, reason, _ in trades[shown:]:
             extra = f"  pnl {pnl:+.2f}" if pnl is not None else ""
             print(f"  TRADE {iso(t)} {action:<5} {side:<5} {size:g} ETH @ {price:.2f} "

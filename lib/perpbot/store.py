@@ -440,6 +440,14 @@ class Store:
             "SELECT intent FROM tick_intents WHERE mode = ? AND close = ? ORDER BY seq",
             (mode, close))]
 
+    def unfinished_intents(self, mode: str) -> list[dict]:
+        """The intents of ticks that never finished, with no fill in the ledger, in order."""
+        rows = self.conn.execute(
+            "SELECT i.intent FROM tick_intents i JOIN ticks k USING (mode, close) WHERE "
+            "i.mode = ? AND k.done_ms IS NULL AND NOT EXISTS (SELECT 1 FROM trades t WHERE "
+            "t.cloid = i.cloid AND t.mode = i.mode) ORDER BY i.close, i.seq", (mode,))
+        return [orjson.loads(r[0]) for r in rows]
+
     def finish_tick(self, mode: str, close: int, now_ms: int) -> None:
         with self._transaction() as cur:
             self._finish_tick(cur, mode, close, now_ms)

@@ -34,7 +34,7 @@ from ..hl.rules import MIN_NOTIONAL, round_price
 from . import costs
 from .account import exchange_stop_price
 
-POLL_S = 0.25               # how often a resting entry is looked at
+POLL_S = 1.0                # how often a resting entry is looked at (4 weight: orderStatus, l2Book)
 STOP_TRIES = 2              # the stop is placed, then retried once
 EXIT_TRIES = 3              # reduce-only IOCs sent for one exit before giving up for this run
 FILL_WAIT_S = 5.0           # how long fills may lag the order's status

@@ -13,6 +13,10 @@ decides: the exchange is the truth (clearinghouseState, frontendOpenOrders, user
   position.
 - The account value is kept for the risk gate (risk.capital becomes a cap).
 
+First, an intent whose orders were sent by a process that died (a tick never finished) is
+finished: its orders are resolved by cloid and worked to the end, its fills booked under its
+own cloid, so a crash neither loses a fill nor turns it into an adoption.
+
 Each change is one warning line.
 """
 
@@ -32,6 +36,12 @@ def reconcile(trader: LiveTrader, now: int) -> dict:
     done = {"adopted": [], "closed": [], "resized": [], "stops": [], "cancelled": []}
     for o in store.live_orders(statuses=("sending",)):
         trader.resolve_sending(o.intent)
+    for intent in store.unfinished_intents("live"):
+        orders = store.live_orders(intent=intent["cloid"])
+        if any(o.status != "never" for o in orders):
+            log.warning("reconciled: finishing an intent a stopped process had sent",
+                        symbol=intent["symbol"], cloid=intent["cloid"], action=intent["action"])
+            trader.execute(intent, now)
     state = venue.state()
     held = venue.positions(state)
     store.set_state("account_value:live", repr(venue.account_value(state)), trader.wall_ms())
