@@ -184,9 +184,9 @@ def test_sigkills_of_the_live_loop_leave_the_ledger_equal_to_the_exchange(sim, t
     try:
         log = tmp_path / "perp-bot.log"
         n = len(ticks(log))
-        wait_for(lambda: len(ticks(log)) >= n + 3, timeout=90)
+        wait_for(lambda: len(ticks(log)) >= n + 3 and
+                 len(ledger_records(tmp_path / "perpbot.db")) >= 4, timeout=180, step=1.0)
     finally:
         assert stop_loop(p) == 0
-    assert len(ledger_records(tmp_path / "perpbot.db")) >= 4
     assert sim_stats(s.url)["duplicate_cloids"] == 0
     assert_ledger_is_the_exchange(tmp_path / "perpbot.db", s.url)
