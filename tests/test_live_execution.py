@@ -205,3 +205,22 @@ def test_an_order_journalled_but_never_sent_is_sent_once_by_the_next_process(sim
     (entry,) = trader.store.live_orders(kinds=("entry",))
     assert fill["size"] == 1.0 and entry.status == "filled"
     assert sim_stats(s.url)["duplicate_cloids"] == 0
+
+
+def test_funding_paid_on_the_exchange_is_in_the_close(sim, tmp_path):
+    s, cfg, trader, step, log = live_setup(sim, tmp_path, [100.0] * 200, 30)
+    client, asset = trader.venue.client, trader.venue.asset("TEST")
+    client.place([signing.order_wire(asset, True, 101.0, 3.0, False, {"limit": {"tif": "Ioc"}},
+                                     "0x" + "b" * 32)])
+    reconcile(trader, step.now)                         # adopted, with its stop
+    step.to(T0 + 150 * MIN)                             # two funding hours later
+    paid = info(s.url, "userFunding", startTime=T0)
+    assert len(paid) == 2
+    received = sum(float(p["delta"]["usdc"]) for p in paid)
+    assert received != 0.0
+    (out,) = trader.execute(intent("close", "long", 3.0, 100.0, step.now, "a", "exit_z"),
+                            step.now)
+    pos_fee = 0.0                                       # adopted: its entry fee is unknown
+    assert out["funding"] == pytest.approx(received, rel=1e-9)
+    assert out["pnl"] == pytest.approx((out["price"] - 100.01) * 3.0 - pos_fee - out["fee"]
+                                       + received)

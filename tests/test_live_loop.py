@@ -102,6 +102,10 @@ def test_live_loop_trades_and_a_restart_adopts_and_replaces_the_stop(sim, tmp_pa
         snap = orjson.loads(r.stdout)
         assert snap["mode"] == "live" and snap["live"]["network"] == "testnet"
         assert snap["risk"]["slippage"]["count"] >= 3
+        # the key signs; it is never written anywhere
+        secret = KEY[2:].encode()
+        assert secret not in r.stdout and secret not in log.read_bytes()
+        assert not [f for f in tmp_path.glob("perpbot.db*") if secret in f.read_bytes()]
     finally:
         assert stop_loop(p) == 0, p.stderr.read()[-3000:]
     recs = assert_ledger_is_the_exchange(tmp_path / "perpbot.db", s.url)

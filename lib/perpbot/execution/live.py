@@ -130,6 +130,11 @@ class Venue:
                 return out
             start = max(f["time"] for f in page) + 1
 
+    def funding(self, coin: str, start: int, end: int) -> float:
+        """Funding the account received on `coin` in [start, end] (userFunding; paid < 0)."""
+        rows = self._user("userFunding", startTime=start, endTime=end)
+        return sum(float(r["delta"]["usdc"]) for r in rows if r["delta"].get("coin") == coin)
+
     def order(self, cloid: str) -> dict | None:
         """orderStatus by cloid: {"status", "oid", "sz" (left), "px"}, or None when unknown."""
         st = self._user("orderStatus", oid=cloid)

@@ -137,12 +137,13 @@ def _book_close(trader: LiveTrader, pos, now: int) -> dict:
         price, fee, t, taker, oids = venue.mid(pos.symbol), 0.0, now, False, []
     intent = records.make("intent", symbol=pos.symbol, t=t, action="close", side=pos.side,
                           size=pos.size, price=price, reason=reason, cloid=cloid, decided_at=t)
+    funding = venue.funding(pos.symbol, pos.t, t)
     rec = records.make("fill", symbol=pos.symbol, t=t, side=pos.side, size=pos.size,
                        price=price, fee=fee, cloid=cloid, trade_id=f"live-{cloid[2:]}",
                        mode="live", action="close", reason=reason, mid=price, slippage=0.0,
-                       taker=taker, funding=0.0, entry_price=pos.price,
+                       taker=taker, funding=funding, entry_price=pos.price,
                        pnl=costs.realized_pnl(pos.side, pos.size, pos.price, price,
-                                              pos.fee + fee, 0.0))
+                                              pos.fee + fee, funding))
     if oids:
         rec.update(oid=oids[-1], oids=oids)
     store.record_fill(intent, rec)

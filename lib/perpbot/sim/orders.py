@@ -5,7 +5,8 @@ mark, positions and fills kept per account in the exchange's shapes (reference �
 §3.2-3.8, §5.3).
 
 Fills are the exchange's truth for the live executor's tests: a taker pays 0.045%, a maker
-0.015% of the notional; a position's realized PnL goes to the account's balance.
+0.015% of the notional; a position's realized PnL goes to the account's balance, and so does
+its hourly funding (the market's rate on the notional at the mark each hour).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import itertools
 from dataclasses import dataclass, field
 
 from ..hl.rules import MIN_NOTIONAL, price_ok, size_ok
+from ..timeutil import HOUR_MS
+from .market import FUNDING_OFFSET_MS
 
 HALF_SPREAD = 0.0001            # the synthetic book: bid and ask 1 bp from the mid
 MAKER_FEE, TAKER_FEE = 0.00015, 0.00045
@@ -44,6 +47,8 @@ class Order:
 class Position:
     szi: float = 0.0                # signed size
     entry: float = 0.0
+    funded_to: int = 0              # funding paid for every hour up to this one (ms)
+    funding: float = 0.0            # paid since open (cumFunding.sinceOpen: negative received)
 
 
 def _fmt(x: float) -> str:
@@ -59,6 +64,7 @@ class Book:
     fills: dict = field(default_factory=dict)               # account -> [fill dicts]
     realized: dict = field(default_factory=dict)            # account -> closed PnL - fees
     placed: dict = field(default_factory=dict)              # cloid -> orders placed with it
+    funding: dict = field(default_factory=dict)             # account -> [funding payments]
     oids: itertools.count = field(default_factory=lambda: itertools.count(1_000_000))
     tids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -142,6 +148,8 @@ class Book:
             closing = min(abs(start), sz)
             closed = (px - pos.entry) * closing * (1 if start > 0 else -1)
         new = start + signed
+        if start == 0 or new == 0 or (new > 0) != (start > 0):
+            pos.funded_to, pos.funding = now - now % HOUR_MS, 0.0     # a new position
         if new == 0 or (start != 0 and (new > 0) != (start > 0)):
             pos.entry = px if new != 0 else 0.0
         elif abs(new) > abs(start):
@@ -164,9 +172,29 @@ class Book:
         order.status_t = now
         self.orders[order.oid] = order
 
+    def pay_funding(self, ex, now: int) -> None:
+        """Every hour boundary a position has lived through pays that hour's rate on its
+        notional at the mark then: a long pays a positive rate, a short receives it."""
+        for (account, coin), pos in self.positions.items():
+            if not pos.szi:
+                continue
+            market = ex.markets[coin]
+            for h in range(pos.funded_to + HOUR_MS, now - now % HOUR_MS + 1, HOUR_MS):
+                mark = market.price_at(h)
+                if mark is None:
+                    continue
+                paid = pos.szi * mark * market.funding_at(h + FUNDING_OFFSET_MS)
+                pos.funding += paid
+                self.realized[account] = self.realized.get(account, 0.0) - paid
+                self.funding.setdefault(account, []).append(
+                    {"time": h, "coin": coin, "usdc": _fmt(-paid), "szi": _fmt(pos.szi),
+                     "fundingRate": _fmt(market.funding_at(h + FUNDING_OFFSET_MS))})
+            pos.funded_to = max(pos.funded_to, now - now % HOUR_MS)
+
     def sweep(self, ex, now: int) -> None:
-        """Resting limits the mid has traded through fill at their price (maker); triggers whose
-        mark has crossed fill at the mark (taker, a market order)."""
+        """Funding due is paid; resting limits the mid has traded through fill at their price
+        (maker); triggers whose mark has crossed fill at the mark (taker, a market order)."""
+        self.pay_funding(ex, now)
         mids = ex.mids(now)
         for order in [o for o in self.orders.values() if o.status == "open"]:
             mid = float(mids[order.coin])

@@ -255,8 +255,9 @@ def info_clearinghouse_state(ex: SimExchange, body, now):
             "unrealizedPnl": repr(round((float(mids[coin]) - p.entry) * p.szi, 6)),
             "leverage": {"type": "cross", "value": lev}, "liquidationPx": None,
             "marginUsed": repr(round(value / lev, 6)), "returnOnEquity": "0.0",
-            "maxLeverage": 50, "cumFunding": {"allTime": "0.0", "sinceOpen": "0.0",
-                                              "sinceChange": "0.0"}}})
+            "maxLeverage": 50, "cumFunding": {"allTime": repr(round(p.funding, 6)),
+                                              "sinceOpen": repr(round(p.funding, 6)),
+                                              "sinceChange": repr(round(p.funding, 6))}}})
     value = repr(round(ex.book.account_value(ex, user, now), 6))
     summary = {"accountValue": value, "totalMarginUsed": repr(round(used, 6)),
                "totalNtlPos": repr(round(ntl, 6)), "totalRawUsd": value}
@@ -320,6 +321,16 @@ def info_user_fills_by_time(ex: SimExchange, body, now):
     return [f for f in ex.book.fills.get(user.lower(), []) if start <= f["time"] <= end][:2000]
 
 
+def info_user_funding(ex: SimExchange, body, now):
+    user, start = _require(body, "user", "startTime")
+    end = body.get("endTime") or now
+    ex.book.sweep(ex, now)
+    return [{"time": f["time"], "hash": "0x" + "0" * 64,
+             "delta": {"type": "funding", "coin": f["coin"], "usdc": f["usdc"], "szi": f["szi"],
+                       "fundingRate": f["fundingRate"]}}
+            for f in ex.book.funding.get(user.lower(), []) if start <= f["time"] <= end][:500]
+
+
 INFO_HANDLERS = {
     "meta": info_meta,
     "metaAndAssetCtxs": info_meta_and_ctxs,
@@ -333,6 +344,7 @@ INFO_HANDLERS = {
     "orderStatus": info_order_status,
     "userFills": info_user_fills,
     "userFillsByTime": info_user_fills_by_time,
+    "userFunding": info_user_funding,
 }
 
 
