@@ -224,3 +224,20 @@ def test_funding_paid_on_the_exchange_is_in_the_close(sim, tmp_path):
     assert out["funding"] == pytest.approx(received, rel=1e-9)
     assert out["pnl"] == pytest.approx((out["price"] - 100.01) * 3.0 - pos_fee - out["fee"]
                                        + received)
+
+
+def test_a_partly_filled_entry_keeps_its_part_and_the_stop_is_that_size(sim, tmp_path):
+    # the price dips through the bid for one look, then rises away
+    dip = FLAT + [99.98, 100.5, 101.0] + [101.0] * 30
+    s, cfg, trader, step, log = live_setup(sim, tmp_path, dip, 30, "--resting-fill", "0.25",
+                                           execution={"entry_timeout_s": 120.0})
+    step.step_ms = 20_000
+    (fill,) = trader.execute(intent("open", "long", 2.0, 100.0, step.now, "1"), step.now)
+    assert 0 < fill["size"] < 2.0
+    (entry,) = trader.store.live_orders(kinds=("entry",))
+    got = exchange_fills(s.url, set(entry.oids))
+    assert fill["size"] == pytest.approx(sum(float(f["sz"]) for f in got))
+    assert position(s.url) == pytest.approx(fill["size"])
+    (stop,) = triggers(s.url)
+    assert float(stop["sz"]) == pytest.approx(fill["size"])
+    assert trader.store.open_position("TEST", "live").size == fill["size"]

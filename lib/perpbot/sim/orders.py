@@ -191,6 +191,18 @@ class Book:
                      "fundingRate": _fmt(market.funding_at(h + FUNDING_OFFSET_MS))})
             pos.funded_to = max(pos.funded_to, now - now % HOUR_MS)
 
+    def _resting_fill(self, ex, order: Order, now: int) -> float:
+        """How much of a resting order the price trading through it fills: all of it, or with
+        --resting-fill F at most F of its original size per look (partial fills)."""
+        frac = ex.resting_fill
+        if frac >= 1.0:
+            return order.sz
+        if order.sz < order.orig_sz and order.status_t == now:
+            return 0.0                      # one part per instant, however often it is asked
+        lot = 10 ** -ex.markets[order.coin].sz_decimals(now)
+        part = max(lot, round(order.orig_sz * frac / lot) * lot)
+        return round(min(order.sz, part), 10)
+
     def sweep(self, ex, now: int) -> None:
         """Funding due is paid; resting limits the mid has traded through fill at their price
         (maker); triggers whose mark has crossed fill at the mark (taker, a market order)."""
@@ -199,8 +211,10 @@ class Book:
         for order in [o for o in self.orders.values() if o.status == "open"]:
             mid = float(mids[order.coin])
             if order.trigger is None:
-                if (order.is_buy and mid <= order.px) or (not order.is_buy and mid >= order.px):
-                    self._fill(order, order.px, order.sz, now, crossed=False)
+                through = mid <= order.px if order.is_buy else mid >= order.px
+                size = self._resting_fill(ex, order, now) if through else 0.0
+                if size > 0:
+                    self._fill(order, order.px, size, now, crossed=False)
                 continue
             pos = self.positions.get((order.account, order.coin), Position())
             trig, sl = order.trigger["triggerPx"], order.trigger["tpsl"] == "sl"

@@ -100,6 +100,7 @@ class SimExchange:
         self.nonces = signed.NonceBook()
         self.book = Book()
         self.random_faults: dict[str, float] = {}       # --fault NAME:RATE
+        self.resting_fill = 1.0         # --resting-fill: the part of a resting order one look fills
         self.rng = random.Random(0)
 
     def roll(self, name: str) -> bool:
