@@ -5,10 +5,14 @@ missing stop and an orphan order put right; an answer lost, never a second order
 
 import pytest
 import requests
+from eth_account import Account
 
-from livehelp import MIN, T0, info, live_setup, sim_stats
-from perpbot import records
-from perpbot.execution.live import order_cloid
+from conftest import write_config
+from livehelp import KEY, ME, MIN, T0, Log, info, live_setup, market_file, sim_stats
+from loophelp import set_clock, sim_time
+from perpbot import config, records
+from perpbot.execution.live import connect, order_cloid
+from perpbot.store import Store
 from perpbot.execution.reconcile import reconcile
 from perpbot.hl import signing
 from perpbot.hl.rules import round_price
@@ -241,3 +245,31 @@ def test_a_partly_filled_entry_keeps_its_part_and_the_stop_is_that_size(sim, tmp
     (stop,) = triggers(s.url)
     assert float(stop["sz"]) == pytest.approx(fill["size"])
     assert trader.store.open_position("TEST", "live").size == fill["size"]
+
+
+def test_an_agent_wallet_trades_the_account_it_names(sim, tmp_path):
+    master, agent = Account.from_key(KEY), Account.create()
+    f = market_file(tmp_path / "TEST.json", RISE_FALL)
+    s = sim("--market", f"{f}:TEST", "--start", str(T0 + 30 * MIN), "--account", f"{ME}=100000")
+    set_clock(s.url, speed=0)
+    nonce = sim_time(s.url)
+    approve = signing.approve_agent_action(agent.address, "bot", nonce)
+    sig = signing.sign_user_signed_action(master, approve, signing.APPROVE_AGENT_TYPES,
+                                          "HyperliquidTransaction:ApproveAgent", False)
+    requests.post(s.url + "/exchange", json={"action": approve, "nonce": nonce, "signature": sig,
+                                             "vaultAddress": None, "expiresAfter": None},
+                  timeout=5)
+    path = write_config(tmp_path, s.url, symbols=["TEST"], exchange={"network": "testnet"})
+    cfg = config.load(path, environ={"HL_PRIVATE_KEY": agent.key.hex(),
+                                     "HL_ACCOUNT_ADDRESS": master.address})
+    trader = connect(cfg, Store.open(cfg.db_path), Log())
+    assert trader.venue.account.address == ME
+    assert trader.venue.account.signer == agent.address.lower()
+    trader.ensure_leverage(["TEST"])
+    (st,) = trader.venue.client.place([signing.order_wire(0, True, 101.0, 1.0, False,
+                                                          {"limit": {"tif": "Ioc"}},
+                                                          "0x" + "a" * 32)])
+    assert "filled" in st
+    assert position(s.url) == 1.0                       # the master's account
+    done = reconcile(trader, sim_time(s.url))           # its queries name the master
+    assert done["adopted"] == ["TEST"] and done["stops"] == ["TEST"]
