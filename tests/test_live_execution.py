@@ -3,6 +3,7 @@ own waits: a post-only entry that follows the touch and fills, its stop on the e
 that cancels the stop; a stop that fires booked by reconciliation; an adopted position, a
 missing stop and an orphan order put right; an answer lost, never a second order."""
 
+import orjson
 import pytest
 import requests
 from eth_account import Account
@@ -273,3 +274,36 @@ def test_an_agent_wallet_trades_the_account_it_names(sim, tmp_path):
     assert position(s.url) == 1.0                       # the master's account
     done = reconcile(trader, sim_time(s.url))           # its queries name the master
     assert done["adopted"] == ["TEST"] and done["stops"] == ["TEST"]
+
+
+@pytest.mark.parametrize("stage, args", [("supervise", ["--mode", "live"]),
+                                         ("execute", ["--mode", "live"])])
+def test_live_refusals_exit_2_in_one_line_before_any_exchange_request(sim, tmp_path, stage,
+                                                                      args):
+    from conftest import run
+    s = sim("--synthetic", "ETH", "--history-days", "0.1", "--account", f"{ME}=1000")
+    cfg = write_config(tmp_path, s.url, symbols=["ETH"])        # no exchange.network
+    r = run(stage, *args, "--config", cfg, input=b"", env={"HL_PRIVATE_KEY": KEY})
+    assert r.returncode == 2
+    (line,) = r.stderr.decode().strip().splitlines()
+    msg = orjson.loads(line)["msg"]
+    assert 'key "exchange.network": required for' in msg and KEY[2:] not in line
+    cfg = write_config(tmp_path, s.url, symbols=["ETH"], exchange={"network": "testnet"})
+    r = run(stage, *args, "--config", cfg, input=b"", unset=("HL_PRIVATE_KEY",))
+    assert r.returncode == 2 and b"HL_PRIVATE_KEY is not set" in r.stderr
+    assert len(r.stderr.decode().strip().splitlines()) == 1
+    assert info(s.url, "frontendOpenOrders") == [] and sim_stats(s.url)["orders"] == 0
+    assert not (tmp_path / "perp-bot.sock").exists()
+
+
+def test_a_leverage_the_exchange_refuses_stops_the_start_with_its_words(sim, tmp_path):
+    from conftest import run
+    s = sim("--synthetic", "ETH", "--history-days", "0.1", "--account", f"{ME}=1000")
+    cfg = write_config(tmp_path, s.url, symbols=["ETH"], exchange={"network": "testnet"})
+    requests.post(s.url + "/sim/fault", json={"path": "/exchange", "count": 1, "status": 400},
+                  timeout=5)
+    r = run("supervise", "--mode", "live", "--config", cfg, env={"HL_PRIVATE_KEY": KEY},
+            timeout=60)
+    assert r.returncode == 1
+    assert b"updateLeverage ETH 3x cross refused: updateLeverage: HTTP 400: hl-sim fault 400" \
+        in r.stderr

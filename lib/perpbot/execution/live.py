@@ -43,9 +43,7 @@ TERMINAL = ("filled", "canceled", "rejected", "never")
 
 
 class LiveStartRefused(PerpbotError):
-    """The exchange refused what a start needs (leverage): nothing is traded."""
-
-    exit_code = ExitCode.USAGE
+    """The exchange refused what a start needs (leverage): nothing is traded (exit 1)."""
 
 
 def order_cloid(intent_cloid: str, kind: str, seq: int) -> str:
