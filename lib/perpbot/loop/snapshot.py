@@ -52,6 +52,8 @@ def state(loop) -> dict:
         "regime": {"level": level, "reason": why, "last_poll": loop.regime},
         "feed": {"connected": bool(feed and feed.connected),
                  "age_s": feed.age_s() if feed else None,
-                 "reconnects": feed.reconnects if feed else 0},
+                 "reconnects": feed.reconnects if feed else 0,
+                 "mids": {k: v for k, v in (feed.mids if feed else {}).items()
+                          if k in cfg.symbols}},
         "errors": list(loop.events.errors),
     }
