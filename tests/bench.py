@@ -22,7 +22,8 @@ Live: signing one action, a signed IOC's round trip to hl-sim, and the live loop
 (reconciliation with the exchange before every tick included).
 
 `python tests/bench.py SECTION...` runs only those sections (foundation, indicators, backtest,
-loop, live).
+loop, live, monitor). Monitor: its CPU while idle, in tmux against a running loop (goal < 5%
+of one core).
 """
 
 from __future__ import annotations
@@ -308,12 +309,54 @@ def bench_stage_startup(rounds: int = 5) -> None:
               f"(largest: {', '.join(f'{m} {us / 1000:.0f}' for us, m in heavy)})")
 
 
+def bench_monitor_idle(seconds: float = 20.0) -> None:
+    """The monitor's CPU while idle: in tmux at 120x40 against a paper loop at 20x."""
+    import os
+    import shutil
+    import signal
+
+    if shutil.which("tmux") is None:
+        print("monitor idle CPU: skipped (no tmux)")
+        return
+    with tempfile.TemporaryDirectory() as d, \
+            SimProcess("--synthetic", "ETH", "--history-days", "2", "--speed", "20") as sim:
+        cfg = Path(d) / "config.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "symbols": ["ETH"], "exchange": {"api_url": sim.url, "clock": "sim"},
+            "data": {"db_path": "b.db", "timeframes": ["1m"], "history_days": 1.0},
+            "strategy": {"timeframe": "1m"}}))
+        run_tool("backfill", "--config", str(cfg), capture_output=True, check=True)
+        loop = subprocess.Popen([sys.executable, str(BIN / "supervise"), "--config", str(cfg)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        name = f"perpbot-bench-{os.getpid()}"
+        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "40",
+                        f"{sys.executable} {BIN / 'monitor'} --config {cfg}"], check=True)
+        try:
+            pid = int(subprocess.run(["tmux", "display", "-p", "-t", name, "#{pane_pid}"],
+                                     capture_output=True, text=True).stdout)
+            time.sleep(5)
+
+            def cpu_s():
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            c0, t0 = cpu_s(), time.time()
+            time.sleep(seconds)
+            share = (cpu_s() - c0) / (time.time() - t0)
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+            loop.send_signal(signal.SIGTERM)
+            loop.wait(timeout=60)
+    print(f"monitor idle CPU, tmux 120x40, a paper loop ticking every 3 s: {share * 100:.1f}% "
+          f"of one core over {seconds:g} s (goal < 5%)")
+
+
 SECTIONS = {
     "foundation": (bench_store_insert, bench_backfill),
     "indicators": (bench_indicators, bench_compute_indicators_stage),
     "backtest": (bench_backtest,),
     "loop": (bench_tick_latency, bench_stage_startup),
     "live": (bench_live_orders, lambda: bench_tick_latency(mode="live")),
+    "monitor": (bench_monitor_idle,),
 }
 
 if __name__ == "__main__":
