@@ -228,7 +228,8 @@ class Screen:
         r = st.get("risk") if m.online else None
         led = m.ledger
         if r is None and not led:
-            return [[("dim", "no data yet")]]
+            return [[("dim", "no data yet")]] + \
+                ([[("warn", f"store: {m.store_error}")]] if m.store_error else [])
         paused = (r or led).get("paused")
         halted = (r or led).get("halted")
         today = (r or led).get("realized_today") or 0.0
