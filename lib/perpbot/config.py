@@ -65,6 +65,23 @@ class ExecutionConfig:
     warn_slippage_bps: float = 20.0      # a fill worse than this is a warning line
 
 
+ALERT_EVENTS = ("STARTED", "OPEN", "CLOSE", "HEARTBEAT", "STALE", "HALT", "FAILED", "RECONCILE",
+                "UNHEDGED", "DAILY")
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """Alerts to Discord (DISCORD_WEBHOOK_URL) and Telegram (TELEGRAM_BOT_TOKEN and
+    TELEGRAM_CHAT_ID), each optional: the secrets say which channels there are."""
+
+    telegram_api_url: str = "https://api.telegram.org"
+    heartbeat_minutes: float = 30.0      # minutes of the loop's clock between heartbeats
+    stale_seconds: float = 60.0          # wall seconds without a price before STALE
+    max_per_minute: int = 20             # per channel
+    events: tuple[Literal[ALERT_EVENTS], ...] = ALERT_EVENTS     # which events go out
+    timeout_s: float = 10.0
+
+
 @dataclass(frozen=True)
 class Secrets:
     """Values from the environment or .env. repr() never shows them."""
@@ -89,6 +106,7 @@ class Config(StrategyParams):
     data: DataConfig = DataConfig()
     strategy: StrategyConfig = StrategyConfig()
     execution: ExecutionConfig = ExecutionConfig()
+    alerts: AlertsConfig = AlertsConfig()
     path: Path = Path(DEFAULT_PATH)              # not a key: where this config came from
     secrets: Secrets = Secrets()                 # not a key: from the environment
     lines: dict = field(default_factory=dict, repr=False, compare=False)   # key -> file line
@@ -259,6 +277,10 @@ RANGES = {
     "execution.max_slippage_bps": (0, 1000, True, False),
     "execution.max_intent_age_s": (0, 86400, True, False),
     "execution.warn_slippage_bps": (0, 1000, False, False),
+    "alerts.heartbeat_minutes": (0, None, True, False),
+    "alerts.stale_seconds": (0, None, True, False),
+    "alerts.max_per_minute": (1, 1000, False, False),
+    "alerts.timeout_s": (0, 300, True, False),
     "backtest.exchange_stop_pct": (0, 1, True, False),
 }
 

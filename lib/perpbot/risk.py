@@ -13,6 +13,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field, replace
 
+from .execution.costs import STOP_EXITS
 from .params import RegimeConfig, RiskParams
 from .rows import Position
 from .regime import size_multiplier
@@ -39,9 +40,6 @@ def entry_size(capital: float, price: float, sz_decimals: int, *, margin_usage: 
 
 
 # the risk gate -----------------------------------------------------------------------------------
-
-STOP_EXITS = frozenset({"capital_stop", "z_stop", "exchange_stop"})
-
 
 @dataclass(frozen=True)
 class RiskState:

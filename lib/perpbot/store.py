@@ -113,6 +113,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX live_orders_intent ON live_orders (intent);
     """,
+    # 7: alerts waiting for their channel (Discord, Telegram): one row a message a channel, so
+    # each channel keeps its own order and its own retries; what was queued survives a crash.
+    # A key (a fill's cloid, a day) makes a message that may be queued twice go out once.
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, event TEXT NOT NULL,
+        key TEXT, text TEXT NOT NULL, created_ms INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending', tries INTEGER NOT NULL DEFAULT 0,
+        sent_ms INTEGER, error TEXT, UNIQUE (channel, key)
+    );
+    CREATE INDEX outbox_pending ON outbox (channel, status, id);
+    """,
 ]
 # The ledgers a loop keeps; a replay keeps its state in its own records and writes none of them.
 LEDGER_MODES = ("paper", "live")
@@ -502,6 +514,32 @@ class Store:
         """The exchange's account value at the last reconciliation (live), if any."""
         value = self.get_state(f"account_value:{mode}")
         return float(value) if value else None
+
+    # the alert outbox ---------------------------------------------------------------------------
+
+    def queue_alert(self, channels, event: str, text: str, key: str | None, now_ms: int) -> None:
+        self._batch("INSERT OR IGNORE INTO outbox (channel, event, key, text, created_ms) "
+                    "VALUES (?, ?, ?, ?, ?)", [(c, event, key, text, now_ms) for c in channels])
+
+    def next_alert(self, channel: str) -> tuple | None:
+        """(id, event, text, tries) of the channel's oldest message not yet delivered."""
+        return self.conn.execute("SELECT id, event, text, tries FROM outbox WHERE channel = ? "
+                                 "AND status = 'pending' ORDER BY id LIMIT 1",
+                                 (channel,)).fetchone()
+
+    def alert_done(self, alert_id: int, status: str, now_ms: int, error: str | None = None):
+        """sent, failed (for good), or pending again after a try that did not deliver."""
+        self._batch("UPDATE outbox SET status = ?, tries = tries + 1, sent_ms = ?, error = ? "
+                    "WHERE id = ?", [(status, now_ms if status == "sent" else None, error,
+                                      alert_id)])
+
+    def alerts(self, channel: str | None = None) -> list[tuple]:
+        """(channel, event, text, status, tries) of every message, oldest first."""
+        sql = "SELECT channel, event, text, status, tries FROM outbox"
+        args = ()
+        if channel:
+            sql, args = sql + " WHERE channel = ?", (channel,)
+        return self.conn.execute(sql + " ORDER BY id", args).fetchall()
 
     # the live order journal -------------------------------------------------------------------
 

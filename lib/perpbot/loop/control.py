@@ -55,6 +55,8 @@ class Control:
         loop.events.forward("execute", r.stderr.splitlines())
         fills = [orjson.loads(x) for x in r.stdout.splitlines()]
         loop.ticks.last_fills.extend(fills)
+        for f in fills:
+            loop.fill_said(f)
         loop.log.warning("emergency close", symbols=[p.symbol for p in positions],
                          code=r.returncode)
         return {"closed": fills, "paused": which == "all", "exit_code": r.returncode}

@@ -15,6 +15,7 @@ class Events:
     def __init__(self, log):
         self.log = log
         self.errors: collections.deque = collections.deque(maxlen=20)
+        self.on_critical = None             # (stage, msg, fields): the loop's UNHEDGED alert
 
     def forward(self, stage: str, lines, quiet: bool = False) -> None:
         """A stage's stderr lines into the log; `quiet` logs them at debug level (a tick that
@@ -32,6 +33,8 @@ class Events:
             level = level if level in LEVELS else "info"
             if level == "critical" and not quiet:
                 self.errors.append({"t": int(time.time() * 1000), "msg": msg, "source": stage})
+                if self.on_critical:
+                    self.on_critical(stage, msg, rec)
             self.log.log("debug" if quiet else level, msg, source=stage, **rec)
 
     def error(self, msg: str, **fields) -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 
 from .. import config, ipc, risk
+from ..alerts import Alerts, messages
+from ..alerts.sender import Sender
 from ..clock import make_clock
 from ..config import Config
 from ..errors import PerpbotError, TemporaryFailure
@@ -32,7 +34,9 @@ from . import stages
 from .control import Control
 from .events import Events
 from .outage import RETRY_S, ExchangeHealth
+from . import sdnotify
 from .tick import TICK_TIMEOUT_S, TickRunner
+from .watch import Watch
 
 
 class Halted(PerpbotError):
@@ -58,8 +62,12 @@ class Supervisor:
         self.next_regime_poll = 0
         self.regime: dict | None = None
         self.feed: MidFeed | None = None
+        self.alerts = Alerts(cfg, log)
+        self.sender = Sender(cfg.db_path, self.alerts.channels, cfg.alerts.max_per_minute, log)
+        self.events.on_critical = self._critical
         self.ticks = TickRunner(self)
         self.control = Control(self)
+        self.watch = Watch(self)
         self.trader = None                  # live: execution.live.LiveTrader, made at startup
         self.live: dict | None = None       # live: network, account, value (for get_state)
 
@@ -91,23 +99,53 @@ class Supervisor:
                              "entries blocked", losing_weeks=lost)
         elif halt:
             self.log.warning("losing-weeks halt overridden by --force", losing_weeks=lost)
+        if halt:
+            self.alerts.send("HALT", messages.halt(lost, self.force,
+                                                   len(self.store.open_positions(self.mode))))
         self.store.set_halted(halt and not self.force, now)
         self.store.set_exchange_meta(meta, now)
         self.ready = True
+        live = self.live or {}
+        self.alerts.send("STARTED", messages.started(self.mode, self.cfg.symbols,
+                                                     live.get("network"), live.get("account")))
 
     def reconcile(self, now: int) -> None:
         """Live: the ledger made to agree with the exchange (execution/reconcile.py)."""
         from ..execution.reconcile import reconcile
-        reconcile(self.trader, now)
+        done = reconcile(self.trader, now)
+        if any(done.values()):
+            self.alerts.send("RECONCILE", messages.reconcile(done))
+        for sym in done["stops"]:
+            self.alerts.send("UNHEDGED", messages.unhedged(
+                sym, "the position had no stop on the exchange; the stop is placed again"))
         acct = self.trader.venue.account
         self.live = {"network": acct.network, "account": acct.address,
                      "account_value": self.store.account_value("live")}
+
+    def fill_said(self, f: dict) -> None:
+        """A fill: one human line in the log, and its alert (once, whatever re-runs the tick)."""
+        event, text = messages.fill(f, (self.regime or {}).get("level"))
+        how = "taker" if f.get("taker") else "maker"
+        bps = f.get("slippage_bps", (f.get("slippage") or 0.0) * 10_000)
+        self.log.info(f"{event} {f['side']} {f['symbol']} {f['size']} @ {f['price']:.6g} "
+                      f"({how}, slip {bps:.1f} bps)" + (f" PnL {f['pnl']:+.2f}"
+                                                        if f.get("pnl") is not None else ""),
+                      cloid=f.get("cloid"), reason=f.get("reason"))
+        self.alerts.send(event, text, key=f"fill:{f.get('mode')}:{f.get('cloid')}")
+
+    def _critical(self, source: str, msg: str, fields: dict) -> None:
+        """A stage's critical line (a position left without its stop): UNHEDGED."""
+        self.alerts.send("UNHEDGED", messages.unhedged(fields.get("symbol", "?"),
+                                                       f"{msg} ({source})"))
 
     def run(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop.set())
         server = ipc.ControlServer(ipc.socket_path(self.cfg.db_path), self.control.handle,
                                    self.log).start()
+        self.sender.start()
+        self.watch.start()
+        sdnotify.notify("READY=1")
         try:
             ws_url = "ws" + self.cfg.exchange.api_url.rstrip("/")[len("http"):] + "/ws"
             self.feed = MidFeed(ws_url, lambda: Store.open(self.cfg.db_path), self.probe,
@@ -121,10 +159,13 @@ class Supervisor:
                     self.health.failed(e.msg)
                     self.stop.wait(RETRY_S)
         finally:
+            sdnotify.notify("STOPPING=1")
+            self.stop.set()
             self.ticks.drop_ahead()
             if self.feed:
                 self.feed.stop.set()
             server.close()
+            self.sender.close()
             self.log.info("trade loop stopped")
 
     def step(self) -> None:

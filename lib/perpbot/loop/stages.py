@@ -158,3 +158,17 @@ def feed(dst, records: list[dict]) -> None:
             dst.close()
         except (BrokenPipeError, ValueError, OSError):
             pass
+
+
+def last_error(lines) -> str:
+    """The last error line a stage wrote (its message), or its last line of any kind."""
+    msgs = []
+    for raw in lines or []:
+        try:
+            rec = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            rec = {"level": "error", "msg": raw.decode(errors="replace").strip()}
+        if isinstance(rec, dict) and rec.get("msg"):
+            msgs.append((rec.get("level") in ("error", "critical"), str(rec["msg"])))
+    errors = [m for e, m in msgs if e]
+    return (errors or [m for _, m in msgs] or ["no message"])[-1][:300]

@@ -19,6 +19,7 @@ import time
 
 from ..errors import ExitCode
 from ..timeutil import interval_ms, iso
+from ..alerts import messages
 from . import stages
 from .outage import RETRY_S
 
@@ -47,6 +48,7 @@ class TickRunner:
         self.last_fills: collections.deque = collections.deque(maxlen=20)
         self.latencies: list[float] = []
         self.failed_close: int | None = None
+        self.started: float | None = None          # wall s the running tick began
 
     def commands(self, close: int) -> list[tuple[str, list[str]]]:
         cfg, mode = self.loop.cfg, self.loop.mode
@@ -92,6 +94,14 @@ class TickRunner:
     def run(self, close: int) -> None:
         """Run the tick of the candle that closed at `close` (ms): decide and journal its
         intents, or take the journalled ones of a tick that crashed; then execute them."""
+        loop = self.loop
+        self.started = time.time()
+        try:
+            self._run(close)
+        finally:
+            self.started = None
+
+    def _run(self, close: int) -> None:
         loop = self.loop
         speed = loop.clock.speed if loop.clock.speed > 0 else 1.0
         lag_s = max(0.0, (loop.clock.now_ms() - close) / 1000 / speed)
@@ -142,6 +152,8 @@ class TickRunner:
                           "duration_s": round(duration, 4), "lag_s": round(lag_s, 4),
                           "latency_s": round(lag_s + duration, 4), "fills": len(fills),
                           "rejected": [o for o in t.decided if o.get("type") == "rejected"]}
+        for f in fills:
+            loop.fill_said(f)
         if ok:
             self.failed_close = None
             self.latencies.append(lag_s + duration)
@@ -162,3 +174,6 @@ class TickRunner:
             self.failed_close = close
             loop.events.error("tick failed; retrying at the next candle", close=close,
                               exit_codes=failed)
+            for name in failed:
+                loop.alerts.send("FAILED", messages.failed(
+                    name, f"exit {failed[name]}: " + stages.last_error(t.group.stderr.get(name))))
