@@ -79,8 +79,10 @@ def test_control_commands_and_socket_mode(loop):
     wait_for(lambda: status(cfg)[1]["feed"]["connected"])
     code, reply = status(cfg, "--command", "emergency_close")
     assert code == 0 and reply["paused"] is True
+    assert reply["note"] == "entries stay paused until resume"
     (fill,) = reply["closed"]
     assert fill["action"] == "close" and fill["reason"] == "emergency_close" and fill["size"] == 0.5
+    assert fill["taker"] and fill["fee"] == pytest.approx(fill["price"] * 0.5 * 0.00045)
     with Store.open_readonly(tmp / "perpbot.db") as st:
         assert st.open_position("ETH", "paper") is None
     assert status(cfg)[1]["risk"]["paused"] is True

@@ -55,25 +55,29 @@ class Diag:
 
 
 class DaemonLog(Diag):
-    """The trade loop's log: JSON lines on stdout and in a rotating file (perp-bot.log)."""
+    """The trade loop's log: JSON lines in a rotating file (perp-bot.log) and on stdout; on a
+    terminal, stdout gets one human line per event instead (`12:15:03 OPEN long ETH ...`)."""
+
+    HUMAN_FIELDS = 4            # a human line shows at most this many fields
 
     def __init__(self, stage: str, path, level: str = "info", stream=None,
-                 max_bytes: int = 5 << 20, backups: int = 3):
+                 max_bytes: int = 5 << 20, backups: int = 3, human: bool | None = None):
         import logging
         import logging.handlers
         import threading
 
         super().__init__(stage, level, stream if stream is not None else sys.stdout, plain=False)
+        self.human = self.stream.isatty() if human is None else human
         self.file = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes,
                                                          backupCount=backups)
         self.file.setFormatter(logging.Formatter("%(message)s"))
         self.lock = threading.Lock()
         self._record = logging.LogRecord
 
-    def write_line(self, line: str) -> None:
+    def write_line(self, line: str, human: str | None = None) -> None:
         with self.lock:
             try:
-                self.stream.write(line + "\n")
+                self.stream.write((human if self.human and human is not None else line) + "\n")
                 self.stream.flush()
             except (BrokenPipeError, ValueError):
                 pass
@@ -85,7 +89,14 @@ class DaemonLog(Diag):
         rec = {"ts": time.time_ns() // 1_000_000, "level": level, "stage": self.stage, "msg": msg}
         for k, v in fields.items():
             rec.setdefault(k, v)
-        self.write_line(orjson.dumps(rec, default=str).decode())
+        human = None
+        if self.human:
+            extra = " ".join(f"{k}={v}" for k, v in list(fields.items())[:self.HUMAN_FIELDS]
+                             if v is not None and k != "condition")
+            tag = "" if level == "info" else level.upper() + " "
+            human = f"{time.strftime('%H:%M:%S', time.gmtime(rec['ts'] / 1000))} {tag}{msg}" + \
+                (f"  ({extra})" if extra else "")
+        self.write_line(orjson.dumps(rec, default=str).decode(), human)
 
     def close(self) -> None:
         self.file.close()

@@ -87,7 +87,7 @@ class RiskParams:
 @dataclass(frozen=True)
 class CostParams:
     maker_fee: float = 0.00015           # entries and ordinary exits: maker limit at mid
-    taker_fee: float = 0.00045           # stop exits (capital stop, z-stop, exchange stop)
+    taker_fee: float = 0.00045           # stop exits (capital, z, exchange) and emergency closes
     slippage_min: float = 0.0001         # adverse slippage, uniform in [min, max] ...
     slippage_max: float = 0.0005
     slippage_fixed_bps: float | None = None   # ... or fixed, in basis points

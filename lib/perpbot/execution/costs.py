@@ -1,7 +1,7 @@
 """The cost model, one set of functions for paper trading and backtests.
 
 - Entries and ordinary exits are maker limit orders at mid (maker fee); stop exits (capital
-  stop, z-stop, the exchange stop) are taker orders (taker fee).
+  stop, z-stop, the exchange stop) and an emergency close are taker orders (taker fee).
 - Every fill pays adverse slippage: a buy fills above mid, a sell below, by a fraction that is
   fixed (slippage_fixed_bps) or uniform in [slippage_min, slippage_max], drawn from a generator
   seeded by (seed, cloid), so the same order always gets the same slippage.
@@ -19,6 +19,8 @@ from ..params import CostParams
 from ..timeutil import HOUR_MS
 
 STOP_EXITS = frozenset({"capital_stop", "z_stop", "exchange_stop"})
+# exits that cross the spread: the stops, and an emergency close (a market exit, at once)
+TAKER_EXITS = STOP_EXITS | {"emergency_close"}
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def is_buy(action: str, side: str) -> bool:
 
 def fill(action: str, side: str, size: float, mid: float, reason: str, cloid: str,
          p: CostParams) -> Fill:
-    taker = action == "close" and reason in STOP_EXITS
+    taker = action == "close" and reason in TAKER_EXITS
     s = slippage_frac(cloid, p)
     price = mid * (1.0 + s) if is_buy(action, side) else mid * (1.0 - s)
     fee = price * size * (p.taker_fee if taker else p.maker_fee)

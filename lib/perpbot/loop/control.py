@@ -46,8 +46,9 @@ class Control:
                                    "emergency_close", "NORMAL") for p in positions]
             if which == "all":
                 st.set_paused(True, now)
+            note = "entries stay paused until resume" if which == "all" else ""
             if not intents:
-                return {"closed": [], "paused": which == "all"}
+                return {"closed": [], "paused": which == "all", "note": note}
             r = subprocess.run([sys.executable, str(stages.BIN / "execute"), "--mode", loop.mode,
                                 "--config", str(loop.config_path)],
                                input=b"".join(orjson.dumps(i) + b"\n" for i in intents),
@@ -59,4 +60,5 @@ class Control:
             loop.fill_said(f)
         loop.log.warning("emergency close", symbols=[p.symbol for p in positions],
                          code=r.returncode)
-        return {"closed": fills, "paused": which == "all", "exit_code": r.returncode}
+        return {"closed": fills, "paused": which == "all", "exit_code": r.returncode,
+                "note": note}

@@ -38,6 +38,11 @@ class TickProcs:
     fills: list = dataclasses.field(default_factory=list)
 
 
+def journalled_fresh(codes: dict) -> bool:
+    """Whether the deciding stages ran this tick (not only execute, from the journal)."""
+    return "risk-gate" in codes
+
+
 class TickRunner:
     def __init__(self, loop):
         self.loop = loop                    # the schedule: cfg, mode, store, clock, probe, stop
@@ -154,6 +159,8 @@ class TickRunner:
                           "rejected": [o for o in t.decided if o.get("type") == "rejected"]}
         for f in fills:
             loop.fill_said(f)
+        if ok and journalled_fresh(codes):
+            loop.events.tick_done()
         if ok:
             self.failed_close = None
             self.latencies.append(lag_s + duration)
