@@ -55,3 +55,43 @@ def test_a_condition_is_said_when_it_starts_and_when_it_ends():
     assert rec.lines == [("info", "no regime snapshots"), ("debug", "no regime snapshots"),
                          ("debug", "no regime snapshots"), ("info", "over: no regime snapshots"),
                          ("info", "other"), ("info", "other")]
+
+
+def test_times_relative_to_now():
+    from perpbot.timeutil import parse_time
+    now = 1_795_000_000_000                 # 2026-11-18T11:06:40Z
+    day = now - now % 86_400_000
+    assert parse_time("7d", now) == now - 7 * 86_400_000
+    assert parse_time("12h", now) == now - 12 * 3_600_000
+    assert parse_time("30m", now) == now - 1_800_000
+    assert parse_time("yesterday", now) == day - 86_400_000
+    assert parse_time("today", now) == day and parse_time("now", now) == now
+    assert parse_time("2026-11-01", now) == 1_793_491_200_000
+    import pytest
+    with pytest.raises(ValueError, match="relative"):
+        parse_time("last tuesday", now)
+
+
+def test_a_start_after_its_end_is_one_clear_line(tmp_path):
+    from conftest import run, write_config
+    cfg = write_config(tmp_path, None)
+    r = run("backtest", "--config", cfg, "--symbol", "ETH", "--start", "2026-11-02",
+            "--end", "2026-11-01")
+    assert r.returncode == 2
+    (line,) = r.stderr.splitlines()
+    assert orjson.loads(line)["msg"] == \
+        "--start 2026-11-02T00:00:00Z is after --end 2026-11-01T00:00:00Z"
+    assert not (tmp_path / "perpbot.db").exists()       # nothing made on the way out
+
+
+def test_reading_tools_never_make_an_empty_store_and_need_no_exchange(tmp_path):
+    from conftest import run
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("symbols: [ETH]\ndata: {db_path: perpbot.db}\n")      # no exchange at all
+    for tool, args in (("backtest", ["--symbol", "ETH"]), ("report", ["weekly"]),
+                       ("sweep", ["--symbol", "ETH", "--range", "signals.entry_z=1.5,2"]),
+                       ("walk-forward", ["--symbol", "ETH"])):
+        r = run(tool, "--config", cfg, *args)
+        assert r.returncode != 0 and b"no store here (run backfill first)" in r.stderr, \
+            (tool, r.stderr)
+        assert not (tmp_path / "perpbot.db").exists(), tool

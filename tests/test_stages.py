@@ -31,3 +31,9 @@ def test_perpbot_runs_a_stage_git_style():
     assert r.returncode == 2 and b"unknown command 'nope'" in r.stderr
     r = run("perpbot")
     assert r.returncode == 2 and b"fetch-candles" in r.stdout
+    # its own commands, every one of them, a line each; never a venv's pip or python
+    r = run("perpbot", "--help")
+    listed = [ln.split()[0] for ln in r.stdout.decode().split("commands:\n")[1].splitlines()]
+    assert sorted(listed) == sorted(p.name for p in BIN.iterdir() if p.name != "perpbot")
+    for other in ("pip", "python"):
+        assert run("perpbot", other, "--version").returncode == 2

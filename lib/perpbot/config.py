@@ -28,7 +28,7 @@ SECRET_NAMES = ("HL_PRIVATE_KEY", "HL_ACCOUNT_ADDRESS", "DISCORD_WEBHOOK_URL",
 
 @dataclass(frozen=True)
 class ExchangeConfig:
-    api_url: str                                 # required: mainnet, testnet or a local hl-sim
+    api_url: str = "https://api.hyperliquid.xyz"     # mainnet, testnet or a local hl-sim
     clock: Literal["wall", "sim"] = "wall"       # "sim" follows hl-sim's clock (GET /sim/time)
     timeout_s: float = 10.0                      # per HTTP request
     retries: int = 5                             # retries after the first try on 429, 5xx, timeouts
@@ -101,7 +101,7 @@ class Config(StrategyParams):
     """The whole config: the strategy's sections (StrategyParams: indicators, signals, risk,
     costs, regime, backtest) and the exchange, the symbols, the data and the timeframe."""
 
-    exchange: ExchangeConfig
+    exchange: ExchangeConfig = ExchangeConfig()
     symbols: tuple[str, ...] = ("ETH",)
     data: DataConfig = DataConfig()
     strategy: StrategyConfig = StrategyConfig()

@@ -21,7 +21,7 @@ import click
 
 from . import config as config_mod
 from . import records
-from .errors import ExitCode, PerpbotError
+from .errors import ExitCode, PerpbotError, UsageError
 from .logs import Diag
 from .procs import die_with_parent_from_env
 
@@ -136,6 +136,7 @@ def stage(name: str):
             signal.signal(signal.SIGTERM, ctx._on_signal)
             code = ExitCode.OK
             try:
+                _check_time_range(kwargs)
                 if not _wait_for_start(ctx):
                     sys.exit(0)
                 fn(ctx, **kwargs)
@@ -173,8 +174,22 @@ def stage(name: str):
     return decorate
 
 
+TIME_PAIRS = (("start", "end"), ("from", "to"))
+
+
+def _check_time_range(kwargs: dict) -> None:
+    """A start after its end is one clear line, whichever tool it is given to."""
+    from .timeutil import iso
+
+    for a, b in TIME_PAIRS:
+        lo, hi = kwargs.get(a), kwargs.get(b)
+        if lo is not None and hi is not None and lo > hi:
+            raise UsageError(f"--{a} {iso(lo)} is after --{b} {iso(hi)}")
+
+
 def time_option(name: str, help: str):
-    """A time flag taking ISO-8601 or epoch milliseconds, converted to epoch ms."""
+    """A time flag taking ISO-8601, epoch milliseconds, or a time relative to now (7d, 12h,
+    30m, today, yesterday, now), converted to epoch ms."""
     from .timeutil import parse_time
 
     def convert(ctx, param, value):

@@ -174,8 +174,12 @@ class Store:
         self.readonly = readonly
 
     @classmethod
-    def open(cls, path: str | Path) -> "Store":
+    def open(cls, path: str | Path, create: bool = True) -> "Store":
+        """Open (and migrate) the store; with create=False a missing one is an error, not a new
+        empty file (a tool that only reads history, and records what it made of it)."""
         path = Path(path)
+        if not create and not path.exists():
+            raise StoreError(f"{path}: no store here (run backfill first)")
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = _connect(f"file:{path}", readonly=False)
         store = cls(conn, path, readonly=False)

@@ -31,15 +31,31 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def parse_time(text: str) -> int:
-    """Epoch milliseconds, or ISO-8601 (a date, or a date-time; no zone means UTC), to epoch ms."""
+_AGO = re.compile(r"^(\d+(?:\.\d+)?)([wdhm])$")
+_AGO_MS = {"w": 7 * 86_400_000, "d": 86_400_000, "h": 3_600_000, "m": 60_000}
+
+
+def parse_time(text: str, now: int | None = None) -> int:
+    """Epoch milliseconds, ISO-8601 (a date, or a date-time; no zone means UTC), or a time
+    relative to `now`: 7d, 12h, 30m, 2w ago, `now`, `today` and `yesterday` (00:00 UTC)."""
     text = text.strip()
     if _EPOCH_MS.match(text):
         return int(text)
+    now = now_ms() if now is None else now
+    word = text.lower()
+    if word == "now":
+        return now
+    if word in ("today", "yesterday"):
+        day = now - now % 86_400_000
+        return day - (86_400_000 if word == "yesterday" else 0)
+    m = _AGO.match(word)
+    if m:
+        return now - int(float(m[1]) * _AGO_MS[m[2]])
     try:
         d = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f'"{text}" is neither epoch milliseconds nor an ISO-8601 time') from None
+        raise ValueError(f'"{text}" is not a time: epoch milliseconds, ISO-8601 (2026-11-01), '
+                         f'or relative (7d, 12h, 30m, today, yesterday)') from None
     if d.tzinfo is None:
         d = d.replace(tzinfo=dt.timezone.utc)
     return int(d.timestamp() * 1000)
