@@ -95,3 +95,62 @@ def test_reading_tools_never_make_an_empty_store_and_need_no_exchange(tmp_path):
         assert r.returncode != 0 and b"no store here (run backfill first)" in r.stderr, \
             (tool, r.stderr)
         assert not (tmp_path / "perpbot.db").exists(), tool
+
+
+def run_on_a_terminal(name, *args, cwd=None):
+    """bin/NAME with a pseudo-terminal for stdout: what a person sees (escapes stripped)."""
+    import os
+    import pty
+    import re
+    import subprocess
+    import sys
+
+    from conftest import BIN
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, str(BIN / name), *map(str, args)], stdout=slave,
+                         stderr=subprocess.PIPE, cwd=cwd, env={**os.environ, "COLUMNS": "140"})
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    p.wait(timeout=60)
+    os.close(master)
+    return p.returncode, re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.decode())
+
+
+def test_tools_print_tables_on_a_terminal_and_json_in_a_pipe(tmp_path):
+    import random
+
+    from conftest import run
+    from perpbot.store import Store
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("symbols: [ETH]\ndata: {db_path: perpbot.db, timeframes: [1m]}\n"
+                   "strategy: {timeframe: 1m}\nsignals: {entry_z: 1.0}\n")
+    rng, px, rows = random.Random(1), 3000.0, []
+    for k in range(3000):
+        t = 1_790_000_000_000 + k * 60_000
+        nxt = px * (1 + rng.gauss(0, 0.002))
+        rows.append(("ETH", "1m", t, t + 59_999, px, max(px, nxt) * 1.0005,
+                     min(px, nxt) * 0.9995, nxt, 10.0, 5))
+        px = nxt
+    with Store.open(tmp_path / "perpbot.db") as st:
+        st.insert_candles(rows)
+        st.set_exchange_meta({"ETH": 4}, 0)
+    code, text = run_on_a_terminal("backtest", "--config", cfg, "--symbol", "ETH")
+    assert code == 0 and "backtest ETH" in text and "total_pnl" in text
+    assert not text.lstrip().startswith("{")
+    r = run("backtest", "--config", cfg, "--symbol", "ETH")
+    assert r.returncode == 0 and orjson.loads(r.stdout)["metrics"]["trades"] >= 0
+    code, text = run_on_a_terminal("sweep", "--config", cfg, "--symbol", "ETH", "--range",
+                                   "signals.entry_z=1.0,1.5", "--jobs", "1")
+    assert code == 0 and "2 combinations, best total PnL first" in text
+    assert "ROBUST" in text or "FRAGILE" in text
+    r = run("sweep", "--config", cfg, "--symbol", "ETH", "--range", "signals.entry_z=1.0,1.5",
+            "--jobs", "1")
+    assert len(r.stdout.splitlines()) == 2 and b"signals.entry_z" in r.stdout.splitlines()[0]
