@@ -99,8 +99,8 @@ def test_unreachable_api_exits_75_with_one_line(tmp_path):
 def test_usage_errors_exit_2(tmp_path):
     cfg = write_config(tmp_path, None)
     assert run("fetch-candles", "ETH", "--tf", "7m", "--config", cfg).returncode == 2
-    r = run("fetch-candles", "ETH", "--tf", "1m", "--start", "yesterday", "--config", cfg)
-    assert r.returncode == 2 and b'"yesterday" is neither epoch milliseconds' in r.stderr
+    r = run("fetch-candles", "ETH", "--tf", "1m", "--start", "last week", "--config", cfg)
+    assert r.returncode == 2 and b'"last week" is not a time' in r.stderr
     r = run("fetch-candles", "ETH", "--tf", "1m", "--from-store", "--update", "--config", cfg)
     assert r.returncode == 2 and b"--from-store replays the store" in r.stderr
     r = run("fetch-candles", "ETH", "--tf", "1m", "--from-store", "--config", cfg)
