@@ -154,3 +154,21 @@ def test_tools_print_tables_on_a_terminal_and_json_in_a_pipe(tmp_path):
     r = run("sweep", "--config", cfg, "--symbol", "ETH", "--range", "signals.entry_z=1.0,1.5",
             "--jobs", "1")
     assert len(r.stdout.splitlines()) == 2 and b"signals.entry_z" in r.stdout.splitlines()[0]
+
+
+def test_a_port_in_use_is_one_line_naming_it():
+    import socket
+
+    from conftest import run
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    port = s.getsockname()[1]
+    try:
+        r = run("hl-sim", "--synthetic", "ETH", "--history-days", "0.1", "--port", port)
+    finally:
+        s.close()
+    assert r.returncode == 2
+    (line,) = r.stderr.splitlines()
+    assert orjson.loads(line)["msg"] == (f"--port {port}: 127.0.0.1:{port} is already in use; "
+                                         f"choose another, or --port 0 for a free one")

@@ -92,7 +92,10 @@ def main() -> None:
         closes = st.closed_pnl(mode)
         print(f"\n{len(closes)} round trips, realized PnL {sum(p for _, p in closes):+.2f} USDC "
               f"(fees, slippage and funding included)")
-    print(f"status of a running loop: .venv/bin/status --pretty --config {cfg}")
+    print("\nthe store stays; try (the loop has stopped, these read what it left):")
+    print(f"  .venv/bin/monitor --snapshot --config {cfg}      # the monitor's frame, offline")
+    print(f"  .venv/bin/report weekly --mode {mode} --config {cfg}")
+    print(f"  .venv/bin/backtest --symbol ETH --tf 15m --config {cfg}")
 
 
 def watch(out: Path, seconds: float, mode: str) -> None:

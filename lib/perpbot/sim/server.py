@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import WSMsgType, web
 
+from ..errors import UsageError
 from ..hl import weights
 from ..timeutil import INTERVAL_MS
 from . import signed
@@ -633,7 +634,12 @@ async def serve(exchange: SimExchange, host: str, port: int, on_ready, predictio
     runner = web.AppRunner(make_app(exchange, prediction=prediction), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise UsageError(f"--port {port}: {host}:{port} is already in use; choose another, "
+                         f"or --port 0 for a free one") from None
     sock = site._server.sockets[0]
     on_ready(f"http://{host}:{sock.getsockname()[1]}")
     stop = asyncio.Event()
