@@ -124,10 +124,10 @@ def run_on_a_terminal(name, *args, cwd=None):
     return p.returncode, re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.decode())
 
 
-def test_tools_print_tables_on_a_terminal_and_json_in_a_pipe(tmp_path):
+def make_store(tmp_path):
+    """A config and a store of 3,000 one-minute ETH candles of a seeded random walk."""
     import random
 
-    from conftest import run
     from perpbot.store import Store
     cfg = tmp_path / "config.yaml"
     cfg.write_text("symbols: [ETH]\ndata: {db_path: perpbot.db, timeframes: [1m]}\n"
@@ -142,6 +142,12 @@ def test_tools_print_tables_on_a_terminal_and_json_in_a_pipe(tmp_path):
     with Store.open(tmp_path / "perpbot.db") as st:
         st.insert_candles(rows)
         st.set_exchange_meta({"ETH": 4}, 0)
+    return cfg
+
+
+def test_tools_print_tables_on_a_terminal_and_json_in_a_pipe(tmp_path):
+    from conftest import run
+    cfg = make_store(tmp_path)
     code, text = run_on_a_terminal("backtest", "--config", cfg, "--symbol", "ETH")
     assert code == 0 and "backtest ETH" in text and "total_pnl" in text
     assert not text.lstrip().startswith("{")

@@ -1,12 +1,11 @@
 """Reports: a stored backtest run, the weekly review of paper or live trading, and paper or live
 trades against a backtest of the same period. Each is a dict (for --json) that renders as text
-for the terminal or as one self-contained HTML page with the equity curve and drawdown in SVG.
+for the terminal, or as one self-contained HTML page (htmlreport.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import math
 
 import numpy as np
@@ -219,39 +218,3 @@ def text(rep: dict) -> str:
             continue
         lines.append(f"{k:<24} {_fmt(v)}")
     return "\n".join(lines) + "\n"
-
-
-def _svg_line(xs, ys, width=900, height=220, color="#1f6feb", fill=None) -> str:
-    if len(xs) < 2:
-        return "<p>(not enough points to draw)</p>"
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    if y1 == y0:
-        y1 = y0 + 1
-    pts = " ".join(f"{(x - x0) / (x1 - x0 or 1) * width:.1f},{height - (y - y0) / (y1 - y0) * height:.1f}"
-                   for x, y in zip(xs, ys))
-    area = (f'<polygon points="0,{height} {pts} {width},{height}" fill="{fill}" opacity="0.3"/>'
-            if fill else "")
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-            f'width="{width}" height="{height}" role="img">{area}'
-            f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="1.5"/>'
-            f'<text x="4" y="14" font-size="12">{y1:,.2f}</text>'
-            f'<text x="4" y="{height - 4}" font-size="12">{y0:,.2f}</text></svg>')
-
-
-def html_page(rep: dict) -> str:
-    t, eq = rep.get("equity_t") or [], rep.get("equity") or []
-    dd = []
-    peak = -math.inf
-    for v in eq:
-        peak = max(peak, v)
-        dd.append(-(peak - v) / peak * 100 if peak else 0.0)
-    body = html.escape(text(rep))
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>perpbot report</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:960px}"
-        "pre{background:#f6f8fa;padding:1em;overflow:auto}h2{margin-top:1.5em}</style></head>"
-        f"<body><h1>perpbot: {html.escape(rep['kind'])}</h1>"
-        f"<h2>Equity (USDC)</h2>{_svg_line(t, eq)}"
-        f"<h2>Drawdown (%)</h2>{_svg_line(t, dd, color='#cf222e', fill='#cf222e')}"
-        f"<h2>Figures</h2><pre>{body}</pre></body></html>\n")
