@@ -3,7 +3,6 @@ charts render with the right series, the drawdown downward from zero on a time a
 console errors. Skips, saying why, where no browser or playwright is installed."""
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest

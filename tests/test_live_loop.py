@@ -114,7 +114,6 @@ def test_live_loop_trades_and_a_restart_adopts_and_replaces_the_stop(sim, tmp_pa
 
     # while the loop is down: a position opened by hand, or the stop of ours cancelled by hand
     url = s.url
-    from livehelp import Stepper  # noqa: F401  (the same key signs for the test)
     from perpbot.hl import signing
     from perpbot.hl.account import LiveAccount
     from perpbot.hl.client import InfoClient

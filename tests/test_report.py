@@ -72,10 +72,13 @@ def test_weekly_review_numbers(week):
     assert rep["losing_weeks"] == 0                       # this week made money
 
 
-def test_weekly_text_and_bad_week(week):
+def test_weekly_table_on_a_terminal_json_in_a_pipe_and_bad_week(week):
+    from test_readable import run_on_a_terminal
     cfg, _ = week
+    code, text = run_on_a_terminal("report", "weekly", "--week", WEEK, "--config", cfg)
+    assert code == 0 and text.lstrip().startswith(f"weekly {WEEK}") and "win_rate" in text
     r = run("report", "weekly", "--week", WEEK, "--config", cfg)
-    assert r.returncode == 0 and r.stdout.startswith(f"week {WEEK}".encode())
+    assert r.returncode == 0 and orjson.loads(r.stdout)["week"] == WEEK
     bad = run("report", "weekly", "--week", "2026-10", "--config", cfg)
     assert bad.returncode == 2 and b"expected YYYY-Www" in bad.stderr
 

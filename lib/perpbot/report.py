@@ -190,7 +190,7 @@ def _count(items) -> dict:
 
 # rendering -------------------------------------------------------------------------------------
 
-_SKIP = {"equity_t", "equity", "pairs", "missed_trades", "extra_trades", "params"}
+SKIP = {"equity_t", "equity", "pairs", "missed_trades", "extra_trades", "params"}
 
 
 def _fmt(v) -> str:
@@ -208,7 +208,7 @@ def text(rep: dict) -> str:
              "compare": "paper/live vs backtest"}[rep["kind"]]
     lines = [title, "=" * len(title)]
     for k, v in rep.items():
-        if k in _SKIP or k == "kind":
+        if k in SKIP or k == "kind":
             continue
         if k in ("from", "to", "start", "end", "created") and isinstance(v, int):
             v = iso(v)

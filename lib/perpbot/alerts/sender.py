@@ -15,7 +15,7 @@ import threading
 import time
 
 from ..store import Store
-from .channels import Delivered, Refused, Retry
+from .channels import Delivered, Refused
 
 BACKOFF_S, BACKOFF_MAX_S = 2.0, 300.0
 IDLE_S = 0.25

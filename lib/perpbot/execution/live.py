@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 
 from .. import records
-from ..errors import ExitCode, PerpbotError, TemporaryFailure, UsageError
+from ..errors import PerpbotError, TemporaryFailure, UsageError
 from ..hl import parse, signing
 from ..hl.exchange import ExchangeRefused, OutcomeUnknown
 from ..hl.rules import MIN_NOTIONAL, round_price

@@ -99,7 +99,6 @@ class TickRunner:
     def run(self, close: int) -> None:
         """Run the tick of the candle that closed at `close` (ms): decide and journal its
         intents, or take the journalled ones of a tick that crashed; then execute them."""
-        loop = self.loop
         self.started = time.time()
         try:
             self._run(close)

@@ -204,7 +204,7 @@ class Screen:
             entry_z = max(th.get("long_entry_z", s.entry_z), th.get("short_entry_z", s.entry_z))
             z, rsi, adx = ind.get("z"), ind.get("rsi"), ind.get("adx")
             action = sig.get("action", "-")
-            out.append([("title", f"{sym:<6}"), f" last signal ",
+            out.append([("title", f"{sym:<6}"), " last signal ",
                         ("hot" if action in ("LONG", "SHORT") else "note" if action == "CLOSE"
                          else "dim", action), ("dim", f"  at close {fmt.stamp(ind.get('t'))}")])
             zc = fmt.heat(fmt.closeness(z, entry_z))
@@ -246,7 +246,7 @@ class Screen:
                  "cooldown" if cooldown and now < cooldown else None)
         out = [[("title", "entries "), ("good", "allowed") if block is None else
                 ("bad", f"blocked: {block}")]]
-        out.append([f"today     ", (fmt.pnl_colour(today), fmt.money(today, sign=True)),
+        out.append(["today     ", (fmt.pnl_colour(today), fmt.money(today, sign=True)),
                     f" of -{fmt.money(cap)} cap ",
                     (fmt.heat(fmt.closeness(min(0.0, today), cap)),
                      fmt.bar(min(0.0, today), cap, cap * 1.2, 12))])
