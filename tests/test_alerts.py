@@ -214,7 +214,7 @@ def test_the_loop_alerts_started_fills_heartbeat_stale_and_survives_sigkill(sim,
     s = sim("--synthetic", "ETH", "--history-days", "2", "--speed", "20", "--seed", "5")
     cfg = loose_config(tmp_path, s.url, alerts={"telegram_api_url": fake.url,
                                                 "heartbeat_minutes": 2.0,
-                                                "stale_seconds": 3.0})
+                                                "stale_seconds": 8.0})
     assert run("backfill", "--config", cfg).returncode == 0
     env = fake.env()
     p = popen("supervise", "--config", cfg, stdout=subprocess.DEVNULL,
@@ -241,6 +241,7 @@ def test_the_loop_alerts_started_fills_heartbeat_stale_and_survives_sigkill(sim,
     try:
         wait_for(lambda: sum(t.startswith("STARTED") for t in fake.texts("discord")) == 2,
                  timeout=60)
+        assert not any(t.startswith("STALE") for t in fake.texts("discord"))   # prices flow
         s.stop()                            # the exchange goes away: the feed goes stale
         wait_for(lambda: any(t.startswith("STALE") for t in fake.texts("discord")), timeout=30)
     finally:
@@ -252,3 +253,29 @@ def test_the_loop_alerts_started_fills_heartbeat_stale_and_survives_sigkill(sim,
     with Store.open_readonly(tmp_path / "perpbot.db") as st:
         n_fills = st.conn.execute("SELECT COUNT(*) FROM trades").fetchone()[0]
     assert len(fills) == n_fills
+
+
+def test_a_failed_stage_is_a_failed_alert_naming_it():
+    import threading
+    from types import SimpleNamespace
+
+    import orjson as oj
+
+    from perpbot.loop.tick import TickProcs, TickRunner
+
+    sent, logged = [], []
+    log = SimpleNamespace(info=lambda *a, **k: None, warning=lambda *a, **k: None,
+                          error=lambda m, **k: logged.append(m), log=lambda *a, **k: None)
+    loop = SimpleNamespace(
+        cfg=SimpleNamespace(strategy=SimpleNamespace(timeframe="1m")), log=log,
+        stop=threading.Event(), alerts=SimpleNamespace(send=lambda ev, text, key=None:
+                                                       sent.append((ev, text))),
+        events=SimpleNamespace(forward=lambda *a, **k: None,
+                               error=lambda m, **k: logged.append(m), tick_done=lambda: None),
+        fill_said=lambda f: None)
+    runner = TickRunner(loop)
+    group = SimpleNamespace(stderr={"risk-gate": [oj.dumps({"level": "error",
+                                                            "msg": "no lot size for ETH"})]})
+    runner._done(TickProcs(60_000, group), {"fetch-candles": 0, "risk-gate": 1}, 0.0, 0.1)
+    assert sent == [("FAILED", "FAILED risk-gate: exit 1: no lot size for ETH")]
+    assert logged == ["tick failed; retrying at the next candle"]

@@ -160,8 +160,12 @@ def test_compare_cli_paper_trades_that_match_the_backtest_are_consistent(tmp_pat
                             (f"c{k}", f"0xc{k}", x["exit_t"], x["side"], x["size"],
                              x["exit_price"], x["fees"], x["exit_reason"], x["funding"], x["pnl"]))
     assert len(trips) >= 5
-    r = run("report", "compare", "--from", start, "--to", end, "--json", "--config", cfg)
+    page = tmp_path / "cmp.html"
+    r = run("report", "compare", "--from", start, "--to", end, "--json", "--config", cfg,
+            "--html", page)
     assert r.returncode == 0, r.stderr
+    doc = page.read_text()
+    assert '"name":"matched (paper = backtest)"' in doc and '"name":"equity (paper)"' in doc
     rep = orjson.loads(r.stdout)
     assert (rep["matched"], rep["missed"], rep["extra"]) == (len(trips), 0, 0)
     assert rep["pnl_diff_pct"] == pytest.approx(0.0, abs=1e-9)

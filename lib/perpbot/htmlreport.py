@@ -85,6 +85,16 @@ def page(rep: dict, text: str, trips: list[dict], context: dict,
             mode="markers", name=f"exits ({label})",
             marker={"symbol": "x", "size": 9, "color": colour},
             text=[f"{x.get('exit_reason', '')}: {x['pnl']:+.2f}" for x in group]), row=1, col=1)
+    if overlay and rep.get("pairs"):
+        # the ledger's entries the backtest also made (matched one to one), ringed
+        by_t = {(x["symbol"], x["entry_t"]): x for x in overlay.get("trips") or []}
+        hit = [by_t[(p["symbol"], p["live_entry_t"])] for p in rep["pairs"]
+               if (p["symbol"], p["live_entry_t"]) in by_t]
+        fig.add_trace(go.Scatter(
+            x=_when([x["entry_t"] for x in hit]), y=[x.get("entry_price") for x in hit],
+            mode="markers", name=f"matched ({overlay['label']} = backtest)",
+            marker={"symbol": "circle-open", "size": 16, "color": "#2da44e",
+                    "line": {"width": 2}}), row=1, col=1)
     for a, b, level in context.get("regimes", []):
         fig.add_vrect(x0=_when([a])[0], x1=_when([b])[0], fillcolor=REGIME_COLOURS[level],
                       line_width=0, layer="below", row=1, col=1,
