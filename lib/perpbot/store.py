@@ -531,6 +531,17 @@ class Store:
                                  "AND status = 'pending' ORDER BY id LIMIT 1",
                                  (channel,)).fetchone()
 
+    def alert_sending(self, alert_id: int) -> None:
+        """Marked before its request leaves: a crash mid-delivery leaves it `sending`."""
+        self._batch("UPDATE outbox SET status = 'sending' WHERE id = ?", [(alert_id,)])
+
+    def alerts_interrupted(self) -> int:
+        """Messages a crashed sender left mid-delivery become `unknown` (never resent: they may
+        have arrived); how many."""
+        with self._transaction() as cur:
+            return cur.execute("UPDATE outbox SET status = 'unknown', error = 'a crash during "
+                               "its delivery: not sent again' WHERE status = 'sending'").rowcount
+
     def alert_done(self, alert_id: int, status: str, now_ms: int, error: str | None = None):
         """sent, failed (for good), or pending again after a try that did not deliver."""
         self._batch("UPDATE outbox SET status = ?, tries = tries + 1, sent_ms = ?, error = ? "

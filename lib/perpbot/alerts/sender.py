@@ -4,8 +4,10 @@ A channel whose server said 429 waits its retry_after and resends the same text,
 nothing else meanwhile; a 5xx or an unreachable server is retried with backoff (2 s doubling
 to 5 minutes), never given up; another 4xx drops that message on that channel (a warning line)
 and the next goes. At most alerts.max_per_minute a channel. A message is marked sent in the
-store when its server took it, so a restart sends what was queued and nothing twice (but for a
-crash in the instant between the two).
+store when its server took it, so a restart sends what was queued; a message is marked `sending`
+before its request leaves, and one a crash left so is never sent again (it may have arrived:
+neither chat API can tell, and a fill announced twice is worse than a warning line saying one
+may be missing).
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ class Sender:
 
     def run(self) -> None:
         with Store.open(self.db_path) as st:
+            lost = st.alerts_interrupted()
+            if lost:
+                self.log.warning("alerts interrupted mid-delivery by a crash: not sent again "
+                                 "(they may have arrived)", count=lost)
             while not self.stop.is_set():
                 if not self.round(st):
                     self.stop.wait(IDLE_S)
@@ -57,6 +63,7 @@ class Sender:
                 continue
             busy = True
             alert_id, event, text, tries = row
+            st.alert_sending(alert_id)
             out = c.send(text)
             wall = int(time.time() * 1000)
             if isinstance(out, Delivered):
