@@ -14,6 +14,7 @@ only entries, stops resting on its book, reduce-only exits), and the ledger is t
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import shutil
 import signal
@@ -90,11 +91,14 @@ def main() -> None:
             loop.wait(timeout=60)
     with Store.open_readonly(out / "perpbot.db") as st:
         closes = st.closed_pnl(mode)
+        last = max((t for t, *_ in st.trades((mode,))), default=None)
         print(f"\n{len(closes)} round trips, realized PnL {sum(p for _, p in closes):+.2f} USDC "
               f"(fees, slippage and funding included)")
     print("\nthe store stays; try (the loop has stopped, these read what it left):")
     print(f"  .venv/bin/monitor --snapshot --config {cfg}      # the monitor's frame, offline")
-    print(f"  .venv/bin/report weekly --mode {mode} --config {cfg}")
+    if last is not None:                # the demo's clock runs ahead: name the week it traded
+        y, w, _ = dt.datetime.fromtimestamp(last / 1000, tz=dt.timezone.utc).isocalendar()
+        print(f"  .venv/bin/report weekly --week {y}-W{w:02d} --mode {mode} --config {cfg}")
     print(f"  .venv/bin/backtest --symbol ETH --tf 15m --config {cfg}")
 
 
