@@ -64,6 +64,17 @@ def test_one_at_a_time_robustness():
     assert got["b.y"]["verdict"] == "FRAGILE" and got["b.y"]["share"] == 0.6
 
 
+def test_a_range_that_changes_no_trade_is_no_effect_with_the_rules_reason():
+    from types import SimpleNamespace
+    cfg = SimpleNamespace(indicators=SimpleNamespace(bb_k=2.0))
+    rows = [{"signals.entry_z": v, "trades": 4, "total_pnl": 12.5} for v in (1.0, 1.5, 2.0)]
+    rows += [{"signals.exit_z": v, "trades": 4, "total_pnl": 12.5} for v in (0.2, 0.5)]
+    got = sweep.robustness(rows, [("signals.entry_z", []), ("signals.exit_z", [])], cfg)
+    assert got["signals.entry_z"]["verdict"] == "NO_EFFECT"
+    assert "indicators.bb_k = 2" in got["signals.entry_z"]["reason"]
+    assert got["signals.exit_z"]["reason"] == "every value gave the same trades"
+
+
 def test_sweep_cli_writes_ndjson_and_parquet(eurusd, tmp_path):
     import pyarrow.parquet as pq
     d, cfg_path, _, _ = eurusd

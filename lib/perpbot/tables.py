@@ -116,6 +116,36 @@ def _short(text, n: int = 28) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
 
 
+class progress:
+    """A progress bar on stderr when it is a terminal (fold k of n, elapsed, ETA), nothing
+    otherwise; called as progress(done, total)."""
+
+    def __init__(self, label: str):
+        self.label, self.bar, self.task = label, None, None
+
+    def __enter__(self):
+        if sys.stderr.isatty():
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+            self.bar = Progress(TextColumn(self.label), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"),
+                                TimeRemainingColumn(), console=console(sys.stderr),
+                                transient=False)
+            self.bar.start()
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            return
+        if self.task is None:
+            self.task = self.bar.add_task(self.label, total=total)
+        self.bar.update(self.task, completed=done)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+
+
 class Quiet:
     """A records writer that writes nothing (a terminal gets a table at the end instead)."""
 
@@ -152,7 +182,8 @@ def rows_view(title: str, rows: list[dict], params: list[str], verdicts: dict | 
     parts = [t]
     if verdicts:
         parts.append(kv_table("robustness (share of values profitable)",
-                              [(k, f"{v['verdict']} ({v['profitable']} of {v['values']})")
+                              [(k, f"{v['verdict']} ({v['reason'] + '; ' if v.get('reason') else ''}"
+                                   f"{v['profitable']} of {v['values']} profitable)")
                                for k, v in verdicts.items()]))
     return Group(*parts)
 

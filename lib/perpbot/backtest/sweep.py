@@ -122,9 +122,14 @@ def same_params(row: dict, combo: dict) -> bool:
     return all(k in row and row[k] == v for k, v in combo.items())
 
 
-def robustness(rows: list[dict], ranges: list[tuple[str, list]]) -> dict:
+# entry thresholds a signal cannot go below: it also needs the close outside the bands
+BAND_BOUND = ("signals.entry_z", "signals.high_risk_entry_z")
+
+
+def robustness(rows: list[dict], ranges: list[tuple[str, list]], cfg=None) -> dict:
     """One-at-a-time results per parameter: the share of its values that were profitable, and
-    ROBUST when that share is at least 70%."""
+    ROBUST when that share is at least 70%; NO_EFFECT (with the reason, where the rules show
+    it) when every value gave the same trades, which no share can judge."""
     out = {}
     for key, _ in ranges:
         mine = [r for r in rows if key in r and "error" not in r]
@@ -132,6 +137,14 @@ def robustness(rows: list[dict], ranges: list[tuple[str, list]]) -> dict:
         share = profitable / len(mine) if mine else 0.0
         out[key] = {"values": len(mine), "profitable": profitable, "share": share,
                     "verdict": "ROBUST" if share >= ROBUST_SHARE else "FRAGILE"}
+        outcomes = {(r.get("trades"), r.get("total_pnl")) for r in mine}
+        if len(mine) >= 2 and len(outcomes) == 1:
+            reason = "every value gave the same trades"
+            bb_k = cfg.indicators.bb_k if cfg is not None else None
+            if key in BAND_BOUND and bb_k is not None and all(r[key] <= bb_k for r in mine):
+                reason = (f"a signal also needs the close outside the bands "
+                          f"(indicators.bb_k = {bb_k:g}): {key} at or below it changes nothing")
+            out[key].update(verdict="NO_EFFECT", no_effect=True, reason=reason)
     return out
 
 

@@ -72,7 +72,8 @@ def overfit(is_sharpe, oos_sharpe):
 
 def run(cfg, data: dict, tf: str, book, mode: str, train_days=60.0, test_days=15.0,
         step_days=15.0, ranges=(), objective="sharpe", search="grid", samples=50, seed=42,
-        jobs=1) -> dict:
+        jobs=1, progress=None) -> dict:
+    """`progress(done, total)` is called as folds finish (a terminal's progress bar)."""
     if objective not in OBJECTIVES:
         raise UsageError(f"--objective {objective}: expected one of {', '.join(OBJECTIVES)}")
     if mode == "optimise" and not ranges:
@@ -107,6 +108,8 @@ def run(cfg, data: dict, tf: str, book, mode: str, train_days=60.0, test_days=15
                           "in_sample": is_m, "out_of_sample": oos_m,
                           "overfit": overfit(is_m["sharpe"], oos_m["sharpe"])})
         oos_trips += trips
+        if progress is not None:
+            progress(k + 1, len(windows))
         stitched_t += t.tolist()
         stitched_eq += (eq + carried).tolist()
         carried += (eq[-1] - cfg.risk.capital) if len(eq) else 0.0
