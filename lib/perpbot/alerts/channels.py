@@ -36,6 +36,7 @@ class Refused:
 
 class Channel:
     name = "channel"
+    retry_after_at: tuple = ()          # where a 429's JSON body says how long to wait
 
     def __init__(self, timeout_s: float = 10.0, session=None):
         self.timeout_s = timeout_s
@@ -59,6 +60,15 @@ class Channel:
         return Refused(f"{self.name}: HTTP {r.status_code}")
 
     def _retry_after(self, r) -> float | None:
+        """The wait a 429 asks for: its JSON body's (at retry_after_at), else its header's."""
+        try:
+            after = orjson.loads(r.content) if self.retry_after_at else None
+            for key in self.retry_after_at:
+                after = after.get(key)
+            if isinstance(after, (int, float)) and after >= 0:
+                return float(after)
+        except (orjson.JSONDecodeError, AttributeError):
+            pass
         return retry_after_s(r.headers.get("Retry-After"))
 
     def send(self, text: str):
@@ -67,19 +77,11 @@ class Channel:
 
 class Discord(Channel):
     name = "discord"
+    retry_after_at = ("retry_after",)
 
     def __init__(self, webhook_url: str, **kw):
         super().__init__(**kw)
         self.url = webhook_url
-
-    def _retry_after(self, r) -> float | None:
-        try:
-            after = orjson.loads(r.content).get("retry_after")
-            if isinstance(after, (int, float)) and after >= 0:
-                return float(after)
-        except (orjson.JSONDecodeError, AttributeError):
-            pass
-        return super()._retry_after(r)
 
     def send(self, text: str):
         out = self._post(self.url, {"content": text})
@@ -88,20 +90,12 @@ class Discord(Channel):
 
 class Telegram(Channel):
     name = "telegram"
+    retry_after_at = ("parameters", "retry_after")
 
     def __init__(self, api_url: str, token: str, chat_id: str, **kw):
         super().__init__(**kw)
         self.url = f"{api_url.rstrip('/')}/bot{token}/sendMessage"
         self.chat_id = chat_id
-
-    def _retry_after(self, r) -> float | None:
-        try:
-            after = orjson.loads(r.content).get("parameters", {}).get("retry_after")
-            if isinstance(after, (int, float)) and after >= 0:
-                return float(after)
-        except (orjson.JSONDecodeError, AttributeError):
-            pass
-        return super()._retry_after(r)
 
     def send(self, text: str):
         out = self._post(self.url, {"chat_id": self.chat_id, "text": text,
