@@ -146,6 +146,32 @@ class Venue:
         return self._user("frontendOpenOrders")
 
 
+@dataclass(frozen=True)
+class FillSum:
+    """The exchange's fills of an order (or of all an intent's orders) taken as one."""
+
+    size: float
+    price: float                # volume-weighted
+    fee: float
+    t: int                      # the last fill's time
+    oid: int                    # the last fill's order
+    oids: list                  # every order they came from, ascending
+    taker: bool                 # any of them crossed
+
+
+def sum_fills(fills: list[dict]) -> FillSum:
+    size = sum(float(f["sz"]) for f in fills)
+    last = max(fills, key=lambda f: (f["time"], f["tid"]))
+    return FillSum(size, sum(float(f["px"]) * float(f["sz"]) for f in fills) / size,
+                   sum(float(f["fee"]) for f in fills), int(last["time"]), int(last["oid"]),
+                   sorted({int(f["oid"]) for f in fills}), any(f.get("crossed") for f in fills))
+
+
+def _first_status(statuses: list) -> tuple[str, dict]:
+    """The one order's status of a one-order action, as (kind, detail)."""
+    return _status_of(statuses[0]) if statuses else ("error", {"text": "no status"})
+
+
 def _status_of(entry) -> tuple[str, dict]:
     """One entry of an order's `statuses` as (kind, detail): resting, filled, error or waiting."""
     if isinstance(entry, str):
@@ -213,8 +239,7 @@ class LiveTrader:
         wire = signing.order_wire(self.venue.asset(coin), is_buy, px, floor_size(size, szd),
                                   reduce_only, order_type, cloid)
         self.store.journal_order(cloid, intent_cloid, coin, kind, seq, px, self.wall_ms())
-        statuses = self.venue.client.place([wire])
-        kind_, detail = _status_of(statuses[0]) if statuses else ("error", {"text": "no status"})
+        kind_, detail = _first_status(self.venue.client.place([wire]))
         now = self.wall_ms()
         if kind_ in ("resting", "waiting"):
             self.store.update_order(cloid, "resting", now, detail.get("oid"), px)
@@ -307,7 +332,7 @@ class LiveTrader:
         cloid, coin = intent["cloid"], intent["symbol"]
         decision = intent["price"]
         limit = self._bound(decision, is_buy, szd)
-        entry = [o for o in self.store.live_orders(intent=cloid, kinds=("entry",))]
+        entry = self.store.live_orders(intent=cloid, kinds=("entry",))
         started = entry[0].t if entry else self.wall_ms()
         deadline = started + int(self.ex.entry_timeout_s * 1000)
         if not entry or entry[-1].status in ("never", "rejected"):
@@ -335,8 +360,7 @@ class LiveTrader:
             if better and within:
                 self._requote(coin, cloid, st, target, is_buy)
             self.sleep(POLL_S)
-        filled = size - left if left < size else 0.0
-        filled = max(0.0, filled)
+        filled = max(0.0, size - left)
         if self.ex.entry_fallback == "ioc":
             rest = floor_size(size - filled, szd)
             if rest > 0 and rest * decision >= MIN_NOTIONAL:
@@ -379,8 +403,7 @@ class LiveTrader:
         except (ExchangeRefused, OutcomeUnknown) as e:
             self.log.info("re-quote not taken", symbol=coin, cloid=cloid, why=e.msg)
             return
-        statuses = reply.get("response", {}).get("data", {}).get("statuses", [])
-        kind, detail = _status_of(statuses[0]) if statuses else ("error", {"text": "no status"})
+        kind, detail = _first_status(reply.get("response", {}).get("data", {}).get("statuses", []))
         if kind in ("resting", "filled"):
             self.store.update_order(cloid, "resting" if kind == "resting" else "filled",
                                     self.wall_ms(), detail.get("oid"), px)
@@ -495,26 +518,21 @@ class LiveTrader:
 
     def _fill_record(self, intent: dict, fills: list[dict], action: str, pos=None,
                      funding: float = 0.0) -> dict:
-        size = sum(float(f["sz"]) for f in fills)
-        price = sum(float(f["px"]) * float(f["sz"]) for f in fills) / size
-        fee = sum(float(f["fee"]) for f in fills)
-        last = max(fills, key=lambda f: (f["time"], f["tid"]))
+        s = sum_fills(fills)
         decision = intent["price"]
         is_buy = costs.is_buy(action, intent["side"])
-        bps = (price - decision) / decision * 10_000 * (1 if is_buy else -1)
+        bps = (s.price - decision) / decision * 10_000 * (1 if is_buy else -1)
         szd = self.venue.szd[intent["symbol"]]
         rec = records.make(
-            "fill", symbol=intent["symbol"], t=int(last["time"]), side=intent["side"],
-            size=round(size, szd), price=price, fee=fee, cloid=intent["cloid"],
+            "fill", symbol=intent["symbol"], t=s.t, side=intent["side"],
+            size=round(s.size, szd), price=s.price, fee=s.fee, cloid=intent["cloid"],
             trade_id=f"live-{intent['cloid'][2:]}", mode="live", action=action,
-            reason=intent["reason"], mid=decision, slippage=bps / 10_000,
-            taker=any(f.get("crossed") for f in fills), oid=int(last["oid"]),
-            oids=sorted({int(f["oid"]) for f in fills}), decision_price=decision,
-            slippage_bps=round(bps, 4))
+            reason=intent["reason"], mid=decision, slippage=bps / 10_000, taker=s.taker,
+            oid=s.oid, oids=s.oids, decision_price=decision, slippage_bps=round(bps, 4))
         if action == "close":
-            fees = pos.fee + fee
+            fees = pos.fee + s.fee
             rec.update(funding=funding, entry_price=pos.price,
-                       pnl=costs.realized_pnl(pos.side, rec["size"], pos.price, price, fees,
+                       pnl=costs.realized_pnl(pos.side, rec["size"], pos.price, s.price, fees,
                                               funding))
         if bps > self.ex.warn_slippage_bps:
             self.log.warning("slippage above execution.warn_slippage_bps", symbol=rec["symbol"],

@@ -25,7 +25,7 @@ from __future__ import annotations
 from .. import records
 from ..timeutil import MINUTE_MS
 from . import costs
-from .live import LiveTrader, order_cloid
+from .live import LiveTrader, order_cloid, sum_fills
 
 FILLS_SEEN = "fills_seen:live"
 
@@ -127,12 +127,8 @@ def _book_close(trader: LiveTrader, pos, now: int) -> dict:
         "reconciled_missing"
     cloid = order_cloid(pos.cloid, "reconciled_close", 0)
     if fills:
-        size = sum(float(f["sz"]) for f in fills)
-        price = sum(float(f["px"]) * float(f["sz"]) for f in fills) / size
-        fee = sum(float(f["fee"]) for f in fills)
-        t = max(f["time"] for f in fills)
-        taker = any(f.get("crossed") for f in fills)
-        oids = sorted({int(f["oid"]) for f in fills})
+        s = sum_fills(fills)
+        price, fee, t, taker, oids = s.price, s.fee, s.t, s.taker, s.oids
     else:
         price, fee, t, taker, oids = venue.mid(pos.symbol), 0.0, now, False, []
     intent = records.make("intent", symbol=pos.symbol, t=t, action="close", side=pos.side,
