@@ -37,6 +37,31 @@ def run(name: str, *args, input: bytes | str | None = None, timeout: float = 60,
                           capture_output=True, timeout=timeout, env=full_env, cwd=cwd)
 
 
+def run_on_a_pty(name: str, *args, stream: str = "stdout", env=None, cwd=None,
+                 timeout: float = 60) -> tuple[int, bytes]:
+    """Run bin/NAME with a pseudo-terminal as its `stream` (stdout or stderr; the other is
+    discarded): its exit code and all it wrote there, as a person at a terminal would see."""
+    import pty
+    master, slave = pty.openpty()
+    other = "stderr" if stream == "stdout" else "stdout"
+    p = subprocess.Popen([sys.executable, str(BIN / name), *map(str, args)],
+                         **{stream: slave, other: subprocess.DEVNULL},
+                         env={**os.environ, **(env or {})}, cwd=cwd)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:                 # the pty closes with the process
+            break
+        if not chunk:
+            break
+        out += chunk
+    code = p.wait(timeout=timeout)
+    os.close(master)
+    return code, out
+
+
 def popen(name: str, *args, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(BIN / name), *map(str, args)], **kw)
 

@@ -88,29 +88,12 @@ def test_backfill_funding_pages_past_500(tmp_path, sim):
 
 def test_progress_is_a_bar_on_a_terminal(tmp_path, sim):
     """On a terminal stderr gets a progress bar, not JSON lines; the summary comes last."""
-    import os
-    import pty
-    import subprocess
-    import sys
-
-    from conftest import BIN
+    from conftest import run_on_a_pty
     s = sim("--synthetic", "ETH", "--history-days", "3")
     cfg = write_config(tmp_path, s.url, symbols=["ETH"], data={"timeframes": ["1m", "5m"],
                                                                "history_days": 2.0})
-    master, slave = pty.openpty()
-    p = subprocess.Popen([sys.executable, str(BIN / "backfill"), "--config", str(cfg)],
-                         stderr=slave, stdout=subprocess.DEVNULL)
-    os.close(slave)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    assert p.wait(timeout=60) == 0
+    code, out = run_on_a_pty("backfill", "--config", cfg, stream="stderr")
+    assert code == 0
     text = out.decode(errors="replace")
     assert "backfill" in text and "%" in text and "ETH funding" in text
     assert "rows_fetched=" in text.splitlines()[-1]        # the summary, in plain words

@@ -99,29 +99,11 @@ def test_reading_tools_never_make_an_empty_store_and_need_no_exchange(tmp_path):
 
 def run_on_a_terminal(name, *args, cwd=None):
     """bin/NAME with a pseudo-terminal for stdout: what a person sees (escapes stripped)."""
-    import os
-    import pty
     import re
-    import subprocess
-    import sys
 
-    from conftest import BIN
-    master, slave = pty.openpty()
-    p = subprocess.Popen([sys.executable, str(BIN / name), *map(str, args)], stdout=slave,
-                         stderr=subprocess.PIPE, cwd=cwd, env={**os.environ, "COLUMNS": "140"})
-    os.close(slave)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    p.wait(timeout=60)
-    os.close(master)
-    return p.returncode, re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.decode())
+    from conftest import run_on_a_pty
+    code, out = run_on_a_pty(name, *args, cwd=cwd, env={"COLUMNS": "140"})
+    return code, re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.decode())
 
 
 def make_store(tmp_path):
