@@ -30,11 +30,10 @@ from ..hl import parse
 from ..hl.client import InfoClient
 from ..store import Store
 from ..timeutil import MINUTE_MS, floor_to
-from . import stages
+from . import sdnotify, stages
 from .control import Control
 from .events import Events
 from .outage import RETRY_S, ExchangeHealth
-from . import sdnotify
 from .tick import TICK_TIMEOUT_S, TickRunner
 from .watch import Watch
 
@@ -172,8 +171,9 @@ class Supervisor:
         """One pass: read the clock, make sure the exchange answers, run the tick that is due or
         sleep until one is. Raises TemporaryFailure while the exchange cannot be reached."""
         now = self.clock.now_ms()
-        if not self.ready:
-            self.startup(now)
+        starting = not self.ready
+        if starting:
+            self.startup(now)               # live: reconciles
         elif self.health.down:
             self.probe.all_mids()
         self.health.ok()
@@ -183,7 +183,7 @@ class Supervisor:
         close = floor_to(now, iv)
         if close > (self.store.last_tick(self.mode) or 0) and close != self.ticks.failed_close:
             with self.trade_lock:
-                if self.mode == "live":
+                if self.mode == "live" and not starting:
                     self.reconcile(now)     # before the tick decides on the ledger
                 self.ticks.run(close)
             return
