@@ -12,6 +12,7 @@ import time
 
 import urwid
 
+from .. import risk
 from ..execution.account import exchange_stop_price
 from . import fmt
 
@@ -235,15 +236,15 @@ class Screen:
         today = (r or led).get("realized_today") or 0.0
         equity = st.get("realized_equity") if m.online else led.get("equity")
         cap = (r or {}).get("daily_loss_cap") or p.daily_loss_cap_pct * (equity or p.capital)
-        n_pos = len(st.get("positions") or []) if m.online else led.get("positions", 0)
+        held = {q["symbol"]: q for q in (st.get("positions") if m.online else m.positions) or []}
+        n_pos = len(held)
         cooldown = (r or led).get("cooldown_until")
         now = (st.get("clock") if m.online else None) or int(time.time() * 1000)
         level = (st.get("regime") or {}).get("level", "NORMAL") if m.online else "NORMAL"
-        block = ("paused" if paused else "losing_weeks_halt" if halted else
-                 "regime_crisis" if level == "CRISIS" else
-                 "max_positions" if n_pos >= p.max_positions else
-                 "daily_loss_cap" if -today >= cap else
-                 "cooldown" if cooldown and now < cooldown else None)
+        # the risk gate's own entry checks, in its order
+        block = risk.entry_refusal(risk.RiskState(
+            positions=held, equity=equity or p.capital, realized_today=today,
+            cooldown_until=cooldown, paused=bool(paused), halted=bool(halted)), now, level, p)
         out = [[("title", "entries "), ("good", "allowed") if block is None else
                 ("bad", f"blocked: {block}")]]
         out.append(["today     ", (fmt.pnl_colour(today), fmt.money(today, sign=True)),
