@@ -6,6 +6,11 @@ ignores SIGINT (Ctrl-C reaches the whole process group; the parent alone answers
 the server it was forked from, and receives the run's data once, when it starts. Results come
 back as each task finishes; on any exception in the parent (an interrupt included) the pending
 tasks are cancelled and the workers killed at once, so nothing is left running.
+
+The parent waits on a queue the finished futures put themselves in, never with
+concurrent.futures.wait: that takes every pending future's lock in a Python loop, and an
+interrupt raised in the middle of it left locks held that the executor's thread then waited on
+for ever, so the interpreter could not exit (a Ctrl-C'd walk-forward that hung).
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import queue
+from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator
 
 from ..procs import die_with_parent
@@ -40,19 +46,24 @@ def imap_unordered(fn: Callable, items: Iterable, jobs: int, setup: Callable,
         return
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload([__name__, fn.__module__])
-    ex = ProcessPoolExecutor(min(jobs, len(items)), mp_context=ctx, initializer=_init,
-                             initargs=(setup, setup_args))
+    ex = None
     try:
-        futures = {ex.submit(fn, item): k for k, item in enumerate(items)}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for f in sorted(done, key=futures.get):
-                yield futures[f], f.result()
+        ex = ProcessPoolExecutor(min(jobs, len(items)), mp_context=ctx, initializer=_init,
+                                 initargs=(setup, setup_args))
+        finished: queue.SimpleQueue = queue.SimpleQueue()
+        futures = {}
+        for k, item in enumerate(items):
+            f = ex.submit(fn, item)
+            futures[f] = k
+            f.add_done_callback(finished.put)
+        for _ in range(len(futures)):
+            f = finished.get()
+            yield futures[f], f.result()
+        ex.shutdown(wait=True)
     except BaseException:
-        _kill(ex)
+        if ex is not None:
+            _kill(ex)
         raise
-    ex.shutdown(wait=True)
 
 
 def _kill(ex: ProcessPoolExecutor) -> None:
