@@ -135,7 +135,7 @@ def test_funding_is_paid_by_side_over_the_hours_held():
     for x in paid:
         sign = -1 if x["side"] == "long" else 1
         assert np.sign(x["funding"]) in (sign, -sign)
-    s = metrics.summary(r.trips, r.equity_t, r.equity, 300_000)
+    s = metrics.summary(r.trips, r.equity_t, r.equity)
     assert s["trades"] == len(r.trips)
 
 

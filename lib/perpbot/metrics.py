@@ -16,43 +16,54 @@ import numpy as np
 from .timeutil import DAY_MS, HOUR_MS
 
 YEAR_MS = 365.25 * DAY_MS           # crypto trades every day of the year
+DAYS_A_YEAR = 365                   # daily returns annualise by sqrt(365), calendar days
+ANNUALISED_FROM_DAYS = 90           # CAGR and Calmar need this much history, else null
 
 
-def periods_per_year(tf_ms: int) -> float:
-    """How many candles of this timeframe make a year: a 15m candle is 1/35,064 of a year,
-    not a day, so Sharpe and Sortino are annualised by sqrt(35,064) for 15m returns."""
-    return YEAR_MS / tf_ms
+def daily_returns(t: np.ndarray, equity: np.ndarray) -> np.ndarray:
+    """The equity curve's returns over calendar days (UTC): the equity at the end of each day
+    (its last sample at or before midnight) over the day before's, the first day measured from
+    the first sample (the capital). Days without a sample repeat the equity before them, so a
+    day without trading is a zero return, as the account's value did not move."""
+    if len(t) < 2:
+        return np.zeros(0)
+    t = np.asarray(t, dtype=np.int64)
+    first = int(t[0]) - int(t[0]) % DAY_MS + DAY_MS         # the first midnight after the start
+    ends = np.arange(first, int(t[-1]) + DAY_MS, DAY_MS)     # every midnight, the last at/after t[-1]
+    idx = np.searchsorted(t, ends, side="right") - 1
+    closes = np.concatenate([[equity[0]], equity[idx]])
+    return np.diff(closes) / closes[:-1]
 
 
-def sharpe(returns: np.ndarray, tf_ms: int) -> float | None:
-    """Mean over sample standard deviation (ddof=1) of per-candle returns, times the square root
-    of the candles in a year; risk-free rate 0. None when undefined (fewer than 2 returns or no
-    variation)."""
+def sharpe(returns: np.ndarray, periods: float = DAYS_A_YEAR) -> float | None:
+    """Mean over sample standard deviation (ddof=1) of the returns, times the square root of
+    `periods` a year (daily returns: 365); risk-free rate 0. As empyrical's sharpe_ratio (a test
+    holds it to that). None when undefined (fewer than 2 returns or no variation)."""
     if len(returns) < 2:
         return None
     sd = float(np.std(returns, ddof=1))
     if sd == 0:
         return None
-    return float(np.mean(returns)) / sd * math.sqrt(periods_per_year(tf_ms))
+    return float(np.mean(returns)) / sd * math.sqrt(periods)
 
 
-def sortino(returns: np.ndarray, tf_ms: int) -> float | None:
-    """Mean over downside deviation of per-candle returns, annualised as Sharpe. The downside
-    deviation is sqrt(mean(min(r, 0)^2)) over all candles (target 0)."""
+def sortino(returns: np.ndarray, periods: float = DAYS_A_YEAR) -> float | None:
+    """Mean over downside deviation, annualised as Sharpe; the downside deviation is
+    sqrt(mean(min(r, 0)^2)) over every return (target 0), as empyrical's sortino_ratio."""
     if len(returns) < 2:
         return None
     dd = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
     if dd == 0:
         return None
-    return float(np.mean(returns)) / dd * math.sqrt(periods_per_year(tf_ms))
+    return float(np.mean(returns)) / dd * math.sqrt(periods)
 
 
 def drawdown(t: np.ndarray, equity: np.ndarray) -> dict:
-    """Max drawdown as a fraction of the running peak and in USDC (each its own maximum), and
-    the longest drawdown's duration: from a peak to the first time equity is back at it (or the
-    end of the run if it never is), in hours."""
+    """Max drawdown as a fraction of the running peak (max_drawdown: 0.2 is 20%) and in USDC
+    (each its own maximum), and the longest drawdown's duration: from a peak to the first time
+    equity is back at it (or the end of the run if it never is), in hours."""
     if len(equity) == 0:
-        return {"max_drawdown_pct": 0.0, "max_drawdown_usd": 0.0, "max_drawdown_hours": 0.0}
+        return {"max_drawdown": 0.0, "max_drawdown_usd": 0.0, "max_drawdown_hours": 0.0}
     peak = np.maximum.accumulate(equity)
     usd = peak - equity
     pct = usd / peak
@@ -67,12 +78,15 @@ def drawdown(t: np.ndarray, equity: np.ndarray) -> dict:
             start = None
     if start is not None:
         longest = max(longest, int(t[-1] - t[start]))
-    return {"max_drawdown_pct": float(pct.max()), "max_drawdown_usd": float(usd.max()),
+    return {"max_drawdown": float(pct.max()), "max_drawdown_usd": float(usd.max()),
             "max_drawdown_hours": longest / HOUR_MS}
 
 
-def summary(trips: list[dict], t: np.ndarray, equity: np.ndarray, tf_ms: int) -> dict:
-    """Every metric of a run (see each line's comment for its definition)."""
+def summary(trips: list[dict], t: np.ndarray, equity: np.ndarray) -> dict:
+    """Every metric of a run (see each line's comment for its definition). Fractions are
+    fractions (win_rate, return, max_drawdown, cagr, exposure: 0.05 is 5%); only human output
+    shows percent. CAGR and Calmar are null below ANNUALISED_FROM_DAYS of history: a yearly rate
+    from a few weeks says nothing a trader could defend."""
     t = np.asarray(t, dtype=np.int64)
     equity = np.asarray(equity, dtype=float)
     pnl = np.array([x["pnl"] for x in trips], dtype=float)
@@ -81,11 +95,12 @@ def summary(trips: list[dict], t: np.ndarray, equity: np.ndarray, tf_ms: int) ->
     final = float(equity[-1]) if len(equity) else 0.0
     span_ms = int(t[-1] - t[0]) if len(t) > 1 else 0
     years = span_ms / YEAR_MS
+    days = span_ms / DAY_MS
     total_return = final / capital - 1.0 if capital else 0.0
     # CAGR: the yearly rate that compounds capital into the final equity over the run's span
-    cagr = (final / capital) ** (1.0 / years) - 1.0 if years > 0 and capital > 0 and final > 0 \
-        else None
-    returns = np.diff(equity) / equity[:-1] if len(equity) > 1 else np.zeros(0)
+    cagr = (final / capital) ** (1.0 / years) - 1.0 \
+        if days >= ANNUALISED_FROM_DAYS and capital > 0 and final > 0 else None
+    daily = daily_returns(t, equity)
     dd = drawdown(t, equity)
     held = sum(x["exit_t"] - x["entry_t"] for x in trips)
     return {
@@ -95,13 +110,16 @@ def summary(trips: list[dict], t: np.ndarray, equity: np.ndarray, tf_ms: int) ->
         # gross wins over gross losses; None without losses (or without trades)
         "profit_factor": float(wins.sum() / -losses.sum()) if len(losses) else None,
         "total_pnl": float(pnl.sum()),
-        "total_return": total_return,                                   # final / capital - 1
+        "return": total_return,                                         # final / capital - 1
+        "days": days,                                                   # the run's span
+        "annualised_from_days": ANNUALISED_FROM_DAYS,
         "cagr": cagr,
-        "sharpe": sharpe(returns, tf_ms),
-        "sortino": sortino(returns, tf_ms),
+        # daily returns of the equity curve, annualised by sqrt(365)
+        "sharpe": sharpe(daily),
+        "sortino": sortino(daily),
         **dd,
         # CAGR over the max drawdown fraction
-        "calmar": cagr / dd["max_drawdown_pct"] if cagr is not None and dd["max_drawdown_pct"] > 0
+        "calmar": cagr / dd["max_drawdown"] if cagr is not None and dd["max_drawdown"] > 0
         else None,
         "avg_holding_hours": held / len(trips) / HOUR_MS if trips else None,
         "exposure": held / span_ms if span_ms else 0.0,                 # share of time in a trade
@@ -109,3 +127,11 @@ def summary(trips: list[dict], t: np.ndarray, equity: np.ndarray, tf_ms: int) ->
         "funding": float(sum(x["funding"] for x in trips)),             # received (< 0: paid)
         "slippage": float(sum(x["slippage"] for x in trips)),           # cost
     }
+
+
+def annualised_note(m: dict) -> str | None:
+    """The human line a run too short for CAGR and Calmar gets."""
+    if m.get("cagr") is None and m.get("days", 0) < m.get("annualised_from_days", 0):
+        return (f"CAGR and Calmar not shown: {m['days']:.0f} days of history, a yearly rate "
+                f"needs {m['annualised_from_days']}")
+    return None

@@ -100,6 +100,8 @@ class BacktestParams:
     fill_at: Literal["close", "open"] = "close"   # the delayed candle's close, or its open
     cancel_if_signal_gone: bool = True   # drop a delayed entry unless the signal still holds
     exchange_stop_pct: float = 0.03      # the on-exchange stop, this far from the entry price
+    separate_accounts: bool = False      # each symbol on its own account (the loop shares one)
+    require_funding: bool = False        # an hour without a funding rate is an error, not zero
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,10 @@ def summary_view(title: str, summary: dict, skip=("trips", "equity_t", "equity",
     def cell(k, v):
         if k in ("start", "end", "created") and isinstance(v, int):
             return iso(v)
+        if k in PERCENT:
+            return _num(v, k)
+        if k == "symbols" and isinstance(v, list):
+            return ", ".join(map(str, v))
         if isinstance(v, float):
             return f"{v:,.4f}"
         if isinstance(v, (dict, list)):
@@ -159,12 +163,16 @@ class Quiet:
         pass
 
 
-METRICS = ("trades", "total_pnl", "sharpe", "max_drawdown_pct", "win_rate", "profit_factor")
+METRICS = ("trades", "total_pnl", "sharpe", "max_drawdown", "win_rate", "profit_factor")
+# fractions in the records and JSON, shown to people as percent
+PERCENT = frozenset({"win_rate", "return", "max_drawdown", "cagr", "exposure"})
 
 
-def _num(v) -> str:
+def _num(v, name: str = "") -> str:
     if v is None:
         return "-"
+    if name in PERCENT and isinstance(v, (int, float)):
+        return f"{v * 100:,.2f}%"
     if isinstance(v, float):
         return f"{v:,.4f}" if abs(v) < 100 else f"{v:,.2f}"
     return str(v)
@@ -177,7 +185,7 @@ def rows_view(title: str, rows: list[dict], params: list[str], verdicts: dict | 
     ok = sorted((r for r in rows if "error" not in r),
                 key=lambda r: r.get("total_pnl") or 0.0, reverse=True)
     t = table(f"{title}: {len(rows)} combinations, best total PnL first", [*params, *METRICS],
-              [[str(r.get(p)) for p in params] + [_num(r.get(m)) for m in METRICS]
+              [[str(r.get(p)) for p in params] + [_num(r.get(m), m) for m in METRICS]
                for r in ok[:40]])
     parts = [t]
     if verdicts:
@@ -204,7 +212,7 @@ def walkforward_view(result: dict):
         for f in result["folds"]])
     oos = result["out_of_sample"]
     summary = kv_table("out of sample, stitched", [
-        *[(m, _num(oos.get(m))) for m in METRICS],
+        *[(m, _num(oos.get(m), m)) for m in METRICS],
         ("mean sharpe in / out", f"{_num(result['in_sample_mean_sharpe'])} / "
                                  f"{_num(result['out_of_sample_mean_sharpe'])}"),
         ("mean overfit", _num(result["mean_overfit"]))])

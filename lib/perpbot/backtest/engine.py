@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import risk, signals
 from ..execution import costs
-from ..execution.account import Result, Simulator, exchange_stop_price, mark_function
+from ..execution.account import Account, Result, Simulator, exchange_stop_price, mark_function
 from ..indicators import compute_arrays
 from ..params import StrategyParams
 from ..regime import RegimeBook
@@ -34,9 +34,98 @@ FIELDS = ("close", "z", "bb_mid", "bb_upper", "bb_lower", "rsi", "adx", "hurst")
 Setup = StrategyParams          # everything a run depends on besides its data
 
 
+class _Symbol:
+    """One symbol's run: its columns, indicators, Simulator, and where its next possible event is."""
+
+    def __init__(self, symbol, tf, candles, funding_rows, book, setup, sz_decimals, fast,
+                 trade_from, indicators, account):
+        self.iv = iv = interval_ms(tf)
+        t, o, h, lo, c = (np.asarray(candles[k]) for k in ("t", "o", "h", "l", "c"))
+        self.t, self.h, self.lo, self.c = t.astype(np.int64), h, lo, c
+        self.n = len(t)
+        ind = indicators if indicators is not None else compute_arrays(
+            h.astype(float), lo.astype(float), c.astype(float), setup.indicators)
+        self.sim = Simulator(symbol, tf, setup, sz_decimals, costs.hourly_rates(funding_rows),
+                             mark_function(self.t + iv, c), account)
+        self.book, self.setup, self.fast = book, setup, fast
+        self.thresholds: dict[str, signals.Thresholds] = {}
+        sp = setup.signals
+        self.z = z = ind["z"]
+        with np.errstate(invalid="ignore"):
+            self.entry_candidates = np.flatnonzero(signals.entry_screen(
+                z, ind["rsi"], ind["adx"], ind["hurst"], sp))
+            self.could_close = {side: signals.exit_screen(z, side, sp) for side in ("long", "short")}
+        self.closes_at = self.t + iv
+        self.tl, self.ol, self.hl, self.ll, self.cl = (a.tolist() for a in (self.t, o, h, lo, c))
+        self.cols = {k: ind[k] for k in FIELDS}
+        self.i = int(np.searchsorted(self.t, trade_from)) if trade_from is not None else 0
+        if self.i:
+            self.sim.prev_t = self.tl[self.i - 1]
+
+    def step(self, i: int) -> None:
+        sim, sp = self.sim, self.setup.signals
+        t = self.tl[i]
+        level = self.book.at(t + self.iv)[0]
+        th = self.thresholds.get(level) or self.thresholds.setdefault(
+            level, signals.thresholds(sp, level))
+        row = {k: float(self.cols[k][i]) for k in FIELDS}
+        sim.candle(t, self.ol[i], self.hl[i], self.ll[i], self.cl[i], level,
+                   lambda side: signals.decide(row, side, th, sp))
+
+    def next_event(self) -> int:
+        """The first candle from self.i on where something could happen (n: none)."""
+        i, sim = self.i, self.sim
+        if not self.fast or sim.pending is not None:
+            return i
+        if sim.pos is None:
+            k = int(np.searchsorted(self.entry_candidates, i))
+            return int(self.entry_candidates[k]) if k < len(self.entry_candidates) else self.n
+        return self.next_exit(i)
+
+    def next_exit(self, i: int) -> int:
+        """The first candle from i on that could close the open position."""
+        p, rp, bt = self.sim.pos, self.setup.risk, self.setup.backtest
+        lo, h, c = self.lo, self.h, self.c
+        long = p.side == "long"
+        stop = exchange_stop_price(p.side, p.price, bt.exchange_stop_pct)
+        cap = risk.capital_stop_distance(self.sim.state.equity, p.size, rp)
+        timeout = int(np.searchsorted(self.closes_at, risk.timeout_at(p.t, rp), side="left"))
+        end = min(self.n, max(timeout, i) + 1)
+        a, span = i, 16
+        while a < end:
+            b = min(end, a + span)
+            with np.errstate(invalid="ignore"):
+                if long:
+                    hit = (lo[a:b] <= stop) | (c[a:b] <= p.price - cap)
+                else:
+                    hit = (h[a:b] >= stop) | (c[a:b] >= p.price + cap)
+                hit |= self.could_close[p.side][a:b]
+            k = np.flatnonzero(hit)
+            if len(k):
+                return a + int(k[0])
+            a, span = b, span * 4
+        return min(timeout, self.n)
+
+    def advance_to(self, j: int) -> None:
+        """Skip to candle j (nothing happens before it) and step it, if there is one."""
+        if j > self.i:
+            self.sim.skip(self.t[self.i:j], self.c[self.i:j])
+        if j < self.n:
+            self.step(j)
+        self.i = j + 1
+
+    def result(self) -> Result:
+        if self.n:
+            self.sim.finish(self.tl[-1], self.cl[-1])
+        res = self.sim.result()
+        res.regime_note = "no regime snapshots: the run is NORMAL throughout" \
+            if self.book.empty else ""
+        return res
+
+
 def run(symbol: str, tf: str, candles: dict, funding_rows, book: RegimeBook, setup: Setup,
         sz_decimals: int, fast: bool = True, trade_from: int | None = None,
-        indicators: dict | None = None) -> Result:
+        indicators: dict | None = None, account: Account | None = None) -> Result:
     """A backtest of one symbol. `candles` holds numpy columns t, o, h, l, c in time order.
 
     With `fast`, candles on which nothing can happen are not stepped one by one: while flat
@@ -49,76 +138,51 @@ def run(symbol: str, tf: str, candles: dict, funding_rows, book: RegimeBook, set
 
     `trade_from` (ms): candles before it only warm the indicators up (walk-forward windows).
     `indicators`: precomputed compute_arrays of these candles (a sweep varying no indicator
-    parameter computes them once).
+    parameter computes them once). `account`: the Account it trades on (default its own, with
+    the losing-weeks halt; see run_many).
     """
-    iv = interval_ms(tf)
-    t, o, h, lo, c = (np.asarray(candles[k]) for k in ("t", "o", "h", "l", "c"))
-    t = t.astype(np.int64)
-    n = len(t)
-    ind = indicators if indicators is not None else compute_arrays(
-        h.astype(float), lo.astype(float), c.astype(float), setup.indicators)
-    sim = Simulator(symbol, tf, setup, sz_decimals, costs.hourly_rates(funding_rows),
-                    mark_function(t + iv, c))
-    thresholds: dict[str, signals.Thresholds] = {}
-    sp, rp, bt = setup.signals, setup.risk, setup.backtest
-    z = ind["z"]
-    with np.errstate(invalid="ignore"):
-        entry_candidates = np.flatnonzero(signals.entry_screen(z, ind["rsi"], ind["adx"],
-                                                               ind["hurst"], sp))
-        could_close = {side: signals.exit_screen(z, side, sp) for side in ("long", "short")}
-    closes_at = t + iv
-    tl, ol, hl, ll, cl = (a.tolist() for a in (t, o, h, lo, c))
-    cols = {k: ind[k] for k in FIELDS}
+    r = _Symbol(symbol, tf, candles, funding_rows, book, setup, sz_decimals, fast, trade_from,
+                indicators, account or Account.shared(setup.risk))
+    while r.i < r.n:
+        r.advance_to(r.next_event())
+    return r.result()
 
-    def step(i: int) -> None:
-        level = book.at(tl[i] + iv)[0]
-        th = thresholds.get(level) or thresholds.setdefault(level, signals.thresholds(sp, level))
-        row = {k: float(cols[k][i]) for k in FIELDS}
-        sim.candle(tl[i], ol[i], hl[i], ll[i], cl[i], level,
-                   lambda side: signals.decide(row, side, th, sp))
 
-    def next_exit(i: int) -> int:
-        """The first candle from i on that could close the open position."""
-        p = sim.pos
-        long = p.side == "long"
-        stop = exchange_stop_price(p.side, p.price, bt.exchange_stop_pct)
-        cap = risk.capital_stop_distance(sim.state.equity, p.size, rp)
-        timeout = int(np.searchsorted(closes_at, risk.timeout_at(p.t, rp), side="left"))
-        end = min(n, max(timeout, i) + 1)
-        a, span = i, 16
-        while a < end:
-            b = min(end, a + span)
-            with np.errstate(invalid="ignore"):
-                if long:
-                    hit = (lo[a:b] <= stop) | (c[a:b] <= p.price - cap)
-                else:
-                    hit = (h[a:b] >= stop) | (c[a:b] >= p.price + cap)
-                hit |= could_close[p.side][a:b]
-            k = np.flatnonzero(hit)
-            if len(k):
-                return a + int(k[0])
-            a, span = b, span * 4
-        return min(timeout, n)
-
-    i = int(np.searchsorted(t, trade_from)) if trade_from is not None else 0
-    if i:
-        sim.prev_t = tl[i - 1]
-    while i < n:
-        if fast and sim.pending is None:
-            if sim.pos is None:
-                k = int(np.searchsorted(entry_candidates, i))
-                j = int(entry_candidates[k]) if k < len(entry_candidates) else n
-            else:
-                j = next_exit(i)
-            if j > i:
-                sim.skip(t[i:j], c[i:j])
-                i = j
-                if i >= n:
-                    break
-        step(i)
-        i += 1
-    if n:
-        sim.finish(tl[-1], cl[-1])
-    res = sim.result()
-    res.regime_note = "no regime snapshots: the run is NORMAL throughout" if book.empty else ""
-    return res
+def run_many(tf: str, data: dict, book: RegimeBook, setup: Setup, fast: bool = True,
+             trade_from: int | None = None, indicators: dict | None = None,
+             separate: bool = False) -> list[Result]:
+    """A backtest of several symbols on one account, as the trade loop trades them: one equity
+    (sizing, the capital stop), max_positions, the daily loss cap, the cooldown and the
+    losing-weeks halt across symbols, candles taken in time order (at the same close, in symbol
+    order, as the replay pipe's merged stream has them). `data`: symbol -> (candles, funding
+    rows, lot decimals); `indicators`: symbol -> precomputed arrays. With `separate`, each
+    symbol runs on its own account (no halt), as round 1 did."""
+    if separate:
+        return [run(sym, tf, cd, fund, book, setup, n, fast, trade_from,
+                    (indicators or {}).get(sym), Account(risk.RiskState(equity=setup.risk.capital)))
+                for sym, (cd, fund, n) in data.items()]
+    account = Account.shared(setup.risk)
+    runs = [_Symbol(sym, tf, cd, fund, book, setup, n, fast, trade_from,
+                    (indicators or {}).get(sym), account)
+            for sym, (cd, fund, n) in sorted(data.items())]
+    if len(runs) == 1:
+        (r,) = runs
+        while r.i < r.n:
+            r.advance_to(r.next_event())
+        return [r.result()]
+    while True:
+        best, at = None, None
+        for r in runs:             # the earliest next event; symbol order breaks a tie
+            if r.i < r.n:
+                j = r.next_event()
+                t = r.tl[j] if j < r.n else None
+                if t is not None and (at is None or t < at):
+                    best, at = (r, j), t
+        if best is None:
+            break
+        best[0].advance_to(best[1])
+    for r in runs:                 # candles after the last event: equity only
+        if r.i < r.n:
+            r.advance_to(r.n)
+    order = {sym: k for k, sym in enumerate(data)}
+    return sorted((r.result() for r in runs), key=lambda res: order[res.symbol])

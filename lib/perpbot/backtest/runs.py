@@ -13,9 +13,10 @@ import orjson
 
 from .. import metrics
 from ..errors import UsageError
+from ..execution import costs
 from ..regime import RegimeBook
 from ..store import Store
-from ..timeutil import interval_ms
+from ..timeutil import HOUR_MS, interval_ms, iso
 from . import engine
 
 
@@ -50,21 +51,65 @@ def load(store: Store, symbols, tf: str, start: int | None, end: int | None,
             raise UsageError(f"no lot size for {sym}: run backfill (it stores the exchange's "
                              f"meta) or pass --sz-decimals {sym}=N")
         candles = load_candles(store, sym, tf, start, end)
-        funding = store.funding(sym, int(candles["t"][0]), int(candles["t"][-1]) + interval_ms(tf))
+        first, last = int(candles["t"][0]), int(candles["t"][-1]) + interval_ms(tf)
+        funding = costs.rates_within(store.funding(sym, first, last + HOUR_MS), first, last)
         data[sym] = (candles, funding, sz_decimals[sym])
     return data
 
 
+def gaps(data: dict, tf: str, shown: int = 5) -> dict:
+    """Where candles are missing: every step between two candles longer than the interval, over
+    every symbol (count, missing candles, the longest, the first few)."""
+    iv = interval_ms(tf)
+    found = []
+    for sym, (candles, _, _) in data.items():
+        t = candles["t"]
+        step = np.diff(t)
+        for k in np.flatnonzero(step > iv):
+            found.append({"symbol": sym, "after": int(t[k]) + iv, "before": int(t[k + 1]),
+                          "missing_candles": int(step[k] // iv) - 1})
+    found.sort(key=lambda g: (g["after"], g["symbol"]))
+    longest = max(found, key=lambda g: g["missing_candles"], default=None)
+    return {"count": len(found), "missing_candles": sum(g["missing_candles"] for g in found),
+            "longest": longest, "first": found[:shown]}
+
+
+def funding_coverage(data: dict, tf: str) -> dict:
+    """Hours of the run without a funding rate, per symbol and in all (their funding is zero)."""
+    iv = interval_ms(tf)
+    per, hours, missing = {}, 0, 0
+    for sym, (candles, rows, _) in data.items():
+        first, last = int(candles["t"][0]), int(candles["t"][-1]) + iv
+        n = len(costs.hours_crossed(first, last))
+        gone = len(costs.missing_hours(costs.hourly_rates(rows), first, last))
+        per[sym] = {"hours": n, "missing": gone}
+        hours, missing = hours + n, missing + gone
+    return {"hours": hours, "missing": missing, "by_symbol": per}
+
+
+def funding_line(cov: dict) -> str | None:
+    """The warning a run with missing funding hours gets (None when none are missing)."""
+    if not cov["missing"]:
+        return None
+    return (f"funding: {cov['missing']} of {cov['hours']} hours missing; their funding is taken "
+            f"as zero")
+
+
 def run(store: Store, cfg, symbols, tf: str, start: int | None, end: int | None,
         sz_decimals: dict[str, int] | None = None) -> dict:
-    """Backtest every symbol (each on its own account; max_positions is per symbol here) and
-    return the summary; the caller stores it."""
+    """Backtest the symbols on one account (backtest.separate_accounts: each on its own) and
+    return the summary; the caller stores it. Hours without a funding rate are an error with
+    backtest.require_funding."""
     setup = engine.Setup.from_config(cfg)
     book = RegimeBook(store.regimes(), cfg.regime)
-    results = [engine.run(sym, tf, candles, funding, book, setup, n)
-               for sym, (candles, funding, n) in load(store, symbols, tf, start, end, sz_decimals).items()]
+    data = load(store, symbols, tf, start, end, sz_decimals)
+    coverage = funding_coverage(data, tf)
+    if coverage["missing"] and setup.backtest.require_funding:
+        raise UsageError(funding_line(coverage).split(";")[0] + " and funding is required "
+                         "(backfill the funding history, or drop --require-funding)")
+    results = engine.run_many(tf, data, book, setup, separate=setup.backtest.separate_accounts)
     trips, t, equity = combine(results, cfg.risk.capital)
-    m = metrics.summary(trips, t, equity, interval_ms(tf))
+    m = metrics.summary(trips, t, equity)
     params = {f.name: dataclasses.asdict(getattr(setup, f.name))
               for f in dataclasses.fields(setup)}
     created = int(time.time() * 1000)
@@ -76,10 +121,35 @@ def run(store: Store, cfg, symbols, tf: str, start: int | None, end: int | None,
         "params": params, "metrics": m,
         "rejected": _sum_dicts(r.rejected for r in results),
         "cancelled_entries": sum(r.cancelled for r in results),
-        "missing_funding_hours": sum(r.missing_funding_hours for r in results),
+        "accounts": "separate" if setup.backtest.separate_accounts else "shared",
+        "funding_hours": {**coverage, "missing_in_position":
+                          sum(r.missing_funding_hours for r in results)},
+        "gaps": gaps(data, tf),
+        "gapped_stops": {"count": sum(r.gapped_stops for r in results),
+                         "extra_loss": sum(r.gap_loss for r in results)},
         "regime": results[0].regime_note or "regime snapshots applied as of each close",
         "trips": trips, "equity_t": t.tolist(), "equity": equity.tolist(),
     }
+
+
+def assumptions(summary: dict) -> list[tuple[str, dict]]:
+    """One line for each thing a run had to assume or met in its data, with its figures."""
+    out = []
+    g = summary["gaps"]
+    if g["count"]:
+        longest = g["longest"]
+        out.append((f"candles: {g['count']} gaps, {g['missing_candles']} candles missing "
+                    f"(longest {longest['missing_candles']} in {longest['symbol']} before "
+                    f"{iso(longest['before'])}); an entry delay counts the candles present",
+                    {"first": g["first"]}))
+    line = funding_line(summary["funding_hours"])
+    if line:
+        out.append((line, {"by_symbol": summary["funding_hours"]["by_symbol"]}))
+    s = summary["gapped_stops"]
+    if s["count"]:
+        out.append((f"exchange stops: {s['count']} filled at a gap's open past the stop, "
+                    f"{s['extra_loss']:.2f} USDC worse than at the stop", {}))
+    return out
 
 
 def _sum_dicts(ds) -> dict:
@@ -94,8 +164,8 @@ def save(store: Store, summary: dict) -> None:
     store.save_backtest_run(
         summary["run_id"], summary["created"],
         {k: summary[k] for k in ("symbols", "tf", "start", "end", "params")},
-        {k: summary[k] for k in ("metrics", "rejected", "cancelled_entries",
-                                 "missing_funding_hours", "regime")},
+        {k: summary[k] for k in ("metrics", "rejected", "cancelled_entries", "accounts",
+                                 "funding_hours", "gaps", "gapped_stops", "regime")},
         summary["trips"], {"t": summary["equity_t"], "equity": summary["equity"]})
 
 

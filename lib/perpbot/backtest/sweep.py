@@ -23,7 +23,6 @@ from .. import config as config_mod
 from .. import metrics, records
 from ..errors import UsageError
 from ..indicators import compute_arrays
-from ..timeutil import interval_ms
 from . import engine, pool
 
 ROBUST_SHARE = 0.7
@@ -80,19 +79,21 @@ def _run_one(params: dict) -> dict:
     except Exception as e:       # noqa: BLE001 - one bad combination must not end the sweep
         return {**params, "error": str(e)}
     setup = engine.Setup.from_config(cfg)
-    results = []
-    for sym, (candles, funding, sz_decimals) in _DATA["symbols"].items():
+    cache = _DATA.setdefault("ind_cache", {})
+    indicators = {}
+    for sym, (candles, _, _) in _DATA["symbols"].items():
         key = (sym, setup.indicators)
-        cache = _DATA.setdefault("ind_cache", {})
         if key not in cache:
             if len(cache) > 8:
                 cache.clear()
             cache[key] = compute_arrays(candles["h"], candles["l"], candles["c"], setup.indicators)
-        results.append(engine.run(sym, _DATA["tf"], candles, funding, _DATA["book"], setup, sz_decimals,
-                                  trade_from=_DATA["trade_from"], indicators=cache[key]))
+        indicators[sym] = cache[key]
+    results = engine.run_many(_DATA["tf"], _DATA["symbols"], _DATA["book"], setup,
+                              trade_from=_DATA["trade_from"], indicators=indicators,
+                              separate=setup.backtest.separate_accounts)
     from .runs import combine
     trips, t, eq = combine(results, cfg.risk.capital)
-    return {**params, **metrics.summary(trips, t, eq, interval_ms(_DATA["tf"]))}
+    return {**params, **metrics.summary(trips, t, eq)}
 
 
 def _yaml_value(v) -> str:

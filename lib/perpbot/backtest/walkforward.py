@@ -1,10 +1,10 @@
 """Walk-forward analysis: rolling train/test windows (defaults 60 days, 15, stepping 15).
 
 - fixed: the same parameters on both windows of every fold; its overfitting score is
-  1 - OOS Sharpe / IS Sharpe (0: out of sample as good as in sample; 1: no edge left; above 1:
-  the sign flipped; None where the in-sample Sharpe is 0 or undefined).
+  IS Sharpe - OOS Sharpe (0: out of sample as good as in sample; positive: worse out of
+  sample, by that much Sharpe, whatever either's sign; None where either is undefined).
 - optimise: a sweep on each train window picks the parameters that maximise a named objective
-  (sharpe, sortino, total_return, profit_factor, calmar, expected_value), which then run on the
+  (sharpe, sortino, return, profit_factor, calmar, expected_value), which then run on the
   test window.
 
 Every window is warmed up by the candles before it (indicators need their history) but trades
@@ -21,11 +21,12 @@ import numpy as np
 from .. import config as config_mod
 from .. import metrics
 from ..errors import UsageError
+from ..execution import costs
 from ..timeutil import DAY_MS, interval_ms, iso
 from . import engine, sweep
 from .runs import combine
 
-OBJECTIVES = ("sharpe", "sortino", "total_return", "profit_factor", "calmar", "expected_value")
+OBJECTIVES = ("sharpe", "sortino", "return", "profit_factor", "calmar", "expected_value")
 
 
 def folds(first: int, last: int, train_days: float, test_days: float, step_days: float):
@@ -46,17 +47,17 @@ def _window(data: dict, start: int, end: int, warm_ms: int) -> dict:
         t = candles["t"]
         a, b = np.searchsorted(t, start - warm_ms), np.searchsorted(t, end)
         out[sym] = ({k: v[a:b] for k, v in candles.items()},
-                    [f for f in funding if start - warm_ms <= f[1] < end], sz_decimals)
+                    costs.rates_within(funding, start - warm_ms, end), sz_decimals)
     return out
 
 
 def _run(cfg, data, tf, book, start, end, warm_ms):
     setup = engine.Setup.from_config(cfg)
-    results = [engine.run(sym, tf, candles, funding, book, setup, sz_decimals, trade_from=start)
-               for sym, (candles, funding, sz_decimals) in _window(data, start, end, warm_ms).items()
-               if len(candles["t"])]
+    window = {sym: d for sym, d in _window(data, start, end, warm_ms).items() if len(d[0]["t"])}
+    results = engine.run_many(tf, window, book, setup, trade_from=start,
+                              separate=setup.backtest.separate_accounts)
     trips, t, eq = combine(results, cfg.risk.capital)
-    return trips, t, eq, metrics.summary(trips, t, eq, interval_ms(tf))
+    return trips, t, eq, metrics.summary(trips, t, eq)
 
 
 def _score(m: dict, objective: str) -> float:
@@ -65,9 +66,12 @@ def _score(m: dict, objective: str) -> float:
 
 
 def overfit(is_sharpe, oos_sharpe):
-    if not is_sharpe or oos_sharpe is None:
+    """In-sample Sharpe minus out-of-sample Sharpe: how much of the fold's Sharpe did not carry
+    out of the sample it was chosen on. Positive is worse out of sample, whatever the signs
+    (a ratio flips when the in-sample Sharpe is negative); None when either is undefined."""
+    if is_sharpe is None or oos_sharpe is None:
         return None
-    return 1.0 - oos_sharpe / is_sharpe
+    return is_sharpe - oos_sharpe
 
 
 def run(cfg, data: dict, tf: str, book, mode: str, train_days=60.0, test_days=15.0,
@@ -119,7 +123,7 @@ def run(cfg, data: dict, tf: str, book, mode: str, train_days=60.0, test_days=15
         "mode": mode, "objective": objective if mode == "optimise" else None,
         "windows": {"train_days": train_days, "test_days": test_days, "step_days": step_days},
         "folds": out_folds,
-        "out_of_sample": metrics.summary(oos_trips, t_all, eq_all, interval_ms(tf)),
+        "out_of_sample": metrics.summary(oos_trips, t_all, eq_all),
         "in_sample_mean_sharpe": _mean([f["in_sample"]["sharpe"] for f in out_folds]),
         "out_of_sample_mean_sharpe": _mean([f["out_of_sample"]["sharpe"] for f in out_folds]),
         "mean_overfit": _mean(scores),

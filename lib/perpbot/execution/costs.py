@@ -85,6 +85,18 @@ def hourly_rates(rows) -> dict[int, float]:
     return {t - t % HOUR_MS: rate for _, t, rate, _ in rows}
 
 
+def rates_within(rows, start: int, end: int) -> list:
+    """The funding rows of the hours h with start < h <= end: a run from start to its last close
+    at end (a rate is stamped a few ms past its hour, so the last hour's row is stamped after
+    end; it belongs to the run all the same)."""
+    return [r for r in rows if start < r[1] - r[1] % HOUR_MS <= end]
+
+
+def missing_hours(rates: dict[int, float], start: int, end: int) -> list[int]:
+    """The hour boundaries of (start, end] without a rate."""
+    return [h for h in hours_crossed(start, end) if h not in rates]
+
+
 def realized_pnl(side: str, size: float, entry: float, exit_: float, fees: float,
                  funding: float) -> float:
     sign = 1.0 if side == "long" else -1.0
