@@ -137,10 +137,7 @@ def test_the_equity_curve_carries_the_funding_of_an_open_position(fast):
 
 
 def test_the_rate_of_a_runs_last_hour_is_loaded(tmp_path):
-    from conftest import write_config
-    from perpbot import config as config_mod
     from perpbot.store import Store
-    cfg = config_mod.load(write_config(tmp_path, None, symbols=["X"]))
     t0 = 1_700_000_000_000 // H * H
     with Store.open(tmp_path / "perpbot.db") as st:
         st.insert_candles([("X", "1h", t0 + k * H, t0 + (k + 1) * H - 1, 1.0, 1.0, 1.0, 1.0, 1.0, 1)
