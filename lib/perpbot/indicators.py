@@ -112,10 +112,14 @@ _BLOCK = 16
 def recurse(x: np.ndarray, a: float, y0) -> np.ndarray:
     """y[i] = a * y[i-1] + x[i] with y[-1] = y0, for 0 <= a < 1, along the last axis.
 
-    x may be 2-D, one series a row (y0 a scalar or one value a row), so series that share `a`
-    go through one matrix product. Rows are taken 16 at a time: inside a block, a product with
-    the lower-triangular matrix of powers of a; the carries between blocks are themselves such a
-    recursion (factor a^16), solved the same way until few enough remain for a plain loop.
+    x may be 2-D, one series a row (y0 a scalar or one value a row). Rows are taken 16 at a
+    time: inside a block the recursion runs from zero, position by position across every block
+    at once; each block then adds its start times a^(j+1), and the starts are the same
+    recursion over the blocks' last values (factor a^16), solved by this function again.
+
+    A value depends only on the values before it, by operations fixed by its position: the same
+    bits whatever follows it (a prefix of the data gives the prefix of the result; no matrix
+    product, whose kernels can round a row differently with the matrix's size).
     """
     x = np.asarray(x, dtype=float)
     flat = x.ndim == 1
@@ -125,36 +129,28 @@ def recurse(x: np.ndarray, a: float, y0) -> np.ndarray:
         return np.empty(x.shape)
     y0 = np.asarray(y0, dtype=float) * np.ones(rows)
     m = -(-n // _BLOCK)
-    if n % _BLOCK == 0 and x2.flags.c_contiguous:
-        xb = x2
-    else:
-        xb = np.zeros((rows, m * _BLOCK))
-        xb[:, :n] = x2
-    powers, lower = _powers(a)
-    local = (xb.reshape(rows * m, _BLOCK) @ lower).reshape(rows, m, _BLOCK)
+    xb = np.zeros((rows, m * _BLOCK))
+    xb[:, :n] = x2
+    local = np.ascontiguousarray(xb.reshape(rows, m, _BLOCK).transpose(0, 2, 1))   # [r, j, b]
+    for j in range(1, _BLOCK):
+        local[:, j] += a * local[:, j - 1]
+    powers = _powers(a)
     starts = np.empty((rows, m))
     starts[:, 0] = y0
-    if m > 64:
-        starts[:, 1:] = recurse(local[:, :-1, -1], powers[_BLOCK], y0)
-    else:
-        carry = y0.copy()
-        for b in range(1, m):
-            carry = powers[_BLOCK] * carry + local[:, b - 1, -1]
-            starts[:, b] = carry
-    local += starts[:, :, None] * powers[1:]
-    y = local.reshape(rows, m * _BLOCK)[:, :n]
+    if m > 1:
+        starts[:, 1:] = recurse(local[:, -1, :-1], powers[_BLOCK], y0)
+    local += starts[:, None, :] * powers[1:, None]
+    y = local.transpose(0, 2, 1).reshape(rows, m * _BLOCK)[:, :n]
     return y[0] if flat else y
 
 
-_POWERS: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+_POWERS: dict[float, np.ndarray] = {}
 
 
-def _powers(a: float) -> tuple[np.ndarray, np.ndarray]:
-    """a^0..a^16, and the transposed block matrix [k, j] = a^(j-k) for k <= j, else 0."""
+def _powers(a: float) -> np.ndarray:
+    """a^0..a^16."""
     if a not in _POWERS:
-        powers = a ** np.arange(_BLOCK + 1)
-        j, k = np.indices((_BLOCK, _BLOCK))
-        _POWERS[a] = powers, np.where(k <= j, powers[np.abs(j - k)], 0.0).T.copy()
+        _POWERS[a] = a ** np.arange(_BLOCK + 1)
     return _POWERS[a]
 
 

@@ -57,6 +57,23 @@ def load(store: Store, symbols, tf: str, start: int | None, end: int | None,
     return data
 
 
+HISTORY_CANDLES = 2000      # loaded before --start to warm the indicators up
+
+
+def warmup(data: dict, params, start: int | None) -> dict:
+    """Per symbol, the candles of history each indicator needs (lookahead.warmup, measured on
+    this data) and how many the run has before it trades: fewer, and its first decisions depend
+    on where the data starts."""
+    from .. import lookahead
+
+    out = {}
+    for sym, (candles, _, _) in data.items():
+        need = lookahead.warmup(candles, params)
+        before = int(np.searchsorted(candles["t"], start)) if start is not None else 0
+        out[sym] = {"needed": need, "candles_before_trading": before}
+    return out
+
+
 def gaps(data: dict, tf: str, shown: int = 5) -> dict:
     """Where candles are missing: every step between two candles longer than the interval, over
     every symbol (count, missing candles, the longest, the first few)."""
@@ -74,12 +91,13 @@ def gaps(data: dict, tf: str, shown: int = 5) -> dict:
             "longest": longest, "first": found[:shown]}
 
 
-def funding_coverage(data: dict, tf: str) -> dict:
-    """Hours of the run without a funding rate, per symbol and in all (their funding is zero)."""
+def funding_coverage(data: dict, tf: str, start: int | None = None) -> dict:
+    """Hours of the run (from `start`) without a funding rate, per symbol and in all (their
+    funding is zero)."""
     iv = interval_ms(tf)
     per, hours, missing = {}, 0, 0
     for sym, (candles, rows, _) in data.items():
-        first, last = int(candles["t"][0]), int(candles["t"][-1]) + iv
+        first, last = max(int(candles["t"][0]), start or 0), int(candles["t"][-1]) + iv
         n = len(costs.hours_crossed(first, last))
         gone = len(costs.missing_hours(costs.hourly_rates(rows), first, last))
         per[sym] = {"hours": n, "missing": gone}
@@ -102,12 +120,17 @@ def run(store: Store, cfg, symbols, tf: str, start: int | None, end: int | None,
     backtest.require_funding."""
     setup = engine.Setup.from_config(cfg)
     book = RegimeBook(store.regimes(), cfg.regime)
-    data = load(store, symbols, tf, start, end, sz_decimals)
-    coverage = funding_coverage(data, tf)
+    iv = interval_ms(tf)
+    # history before --start warms the indicators up; the run trades from --start
+    history = HISTORY_CANDLES * iv if start is not None else 0
+    data = load(store, symbols, tf, None if start is None else start - history, end, sz_decimals)
+    warm = warmup(data, cfg.indicators, start)
+    coverage = funding_coverage(data, tf, start)
     if coverage["missing"] and setup.backtest.require_funding:
         raise UsageError(funding_line(coverage).split(";")[0] + " and funding is required "
                          "(backfill the funding history, or drop --require-funding)")
-    results = engine.run_many(tf, data, book, setup, separate=setup.backtest.separate_accounts)
+    results = engine.run_many(tf, data, book, setup, trade_from=start,
+                              separate=setup.backtest.separate_accounts)
     trips, t, equity = combine(results, cfg.risk.capital)
     m = metrics.summary(trips, t, equity)
     params = {f.name: dataclasses.asdict(getattr(setup, f.name))
@@ -125,6 +148,7 @@ def run(store: Store, cfg, symbols, tf: str, start: int | None, end: int | None,
         "funding_hours": {**coverage, "missing_in_position":
                           sum(r.missing_funding_hours for r in results)},
         "gaps": gaps(data, tf),
+        "warmup": warm,
         "gapped_stops": {"count": sum(r.gapped_stops for r in results),
                          "extra_loss": sum(r.gap_loss for r in results)},
         "regime": results[0].regime_note or "regime snapshots applied as of each close",
@@ -142,6 +166,15 @@ def assumptions(summary: dict) -> list[tuple[str, dict]]:
                     f"(longest {longest['missing_candles']} in {longest['symbol']} before "
                     f"{iso(longest['before'])}); an entry delay counts the candles present",
                     {"first": g["first"]}))
+    for sym, w in summary["warmup"].items():
+        short = {k: v for k, v in w["needed"].items() if v is not None
+                 and v > w["candles_before_trading"]}
+        if short:
+            worst = max(short, key=short.get)
+            out.append((f"warm-up: {sym} trades after {w['candles_before_trading']} candles of "
+                        f"history; {worst} needs {short[worst]} to forget where the data starts "
+                        f"(within 1e-9), so its first decisions depend on that start (give "
+                        f"--start later than the first stored candle)", {"needs": short}))
     line = funding_line(summary["funding_hours"])
     if line:
         out.append((line, {"by_symbol": summary["funding_hours"]["by_symbol"]}))
@@ -165,7 +198,7 @@ def save(store: Store, summary: dict) -> None:
         summary["run_id"], summary["created"],
         {k: summary[k] for k in ("symbols", "tf", "start", "end", "params")},
         {k: summary[k] for k in ("metrics", "rejected", "cancelled_entries", "accounts",
-                                 "funding_hours", "gaps", "gapped_stops", "regime")},
+                                 "funding_hours", "gaps", "gapped_stops", "warmup", "regime")},
         summary["trips"], {"t": summary["equity_t"], "equity": summary["equity"]})
 
 
