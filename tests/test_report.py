@@ -121,7 +121,7 @@ def test_backtest_report_and_html_page(tmp_path):
                "end": 10 * H, "params": {}, "metrics": {"trades": 1, "total_pnl": 5.0},
                "rejected": {}, "cancelled_entries": 0, "accounts": "shared",
                "funding_hours": {"hours": 10, "missing": 0, "missing_in_position": 0},
-               "gaps": {"count": 0}, "gapped_stops": {"count": 0, "extra_loss": 0.0},
+               "gaps": {"count": 0}, "gapped_stops": {"count": 0, "extra_loss": 0.0}, "warmup": {},
                "regime": "no regime snapshots: the run is NORMAL throughout",
                "trips": [{**trip(0, "long", 5.0), "exit_reason": "take_profit"}],
                "equity_t": [0, H, 2 * H], "equity": [100.0, 90.0, 105.0]}
