@@ -195,3 +195,30 @@ def test_gaps_are_counted_and_named():
     assert all(x["symbol"] == "ADA" for x in g["first"])
     assert g["longest"]["missing_candles"] == max(x["missing_candles"] for x in g["first"]) or \
         g["longest"]["missing_candles"] >= max(x["missing_candles"] for x in g["first"])
+
+
+def test_the_backtest_says_what_it_assumed(tmp_path):
+    import orjson
+
+    from conftest import market_rows, market_store, run
+    rows = market_rows("EURUSD-1h", "EURUSD", "1h")
+    cfg = market_store(tmp_path, "EURUSD-1h", "EURUSD", "1h", rows=rows)
+    r = run("backtest", "--config", cfg, "--symbol", "EURUSD")
+    assert r.returncode == 0, r.stderr
+    said = [orjson.loads(x)["msg"] for x in r.stderr.splitlines()]
+    assert any(m.startswith("candles: ") and "gaps" in m for m in said)          # weekends
+    assert any(m.startswith("warm-up: EURUSD trades after 0 candles") for m in said)
+    hours = orjson.loads(r.stdout)["funding_hours"]
+    assert f"funding: {hours['missing']} of {hours['hours']} hours missing; their funding is " \
+           "taken as zero" in said and hours["missing"] == hours["hours"] > 0
+    # with --start, the history before it warms the indicators up: no warm-up line
+    r = run("backtest", "--config", cfg, "--symbol", "EURUSD", "--start", "2017-09-01")
+    assert r.returncode == 0 and b"warm-up" not in r.stderr
+    doc = orjson.loads(r.stdout)
+    assert doc["warmup"]["EURUSD"]["candles_before_trading"] >= doc["warmup"]["EURUSD"]["needed"]["adx"]
+    assert doc["start"] >= 1504224000000
+    # --require-funding: an error, one line, nothing stored
+    r = run("backtest", "--config", cfg, "--symbol", "EURUSD", "--require-funding")
+    assert r.returncode == 2 and r.stdout == b""
+    (line,) = r.stderr.splitlines()
+    assert b"hours missing and funding is required" in line

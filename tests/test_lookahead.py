@@ -80,3 +80,12 @@ def test_the_stage_exits_0_on_a_clean_strategy_and_says_the_warm_up(tmp_path):
     # the loop's 300-candle window is shorter than ADX needs: one warning line says so
     lines = [orjson.loads(x) for x in r.stderr.splitlines()]
     assert [x["level"] for x in lines] == ["warning"] and "adx needs" in lines[0]["msg"]
+
+
+def test_the_configured_warm_up_covers_what_is_measured():
+    """IndicatorParams.converged (walk-forward windows and a backtest's --start load that much
+    history) is at least the warm-up lookahead-check measures on real markets."""
+    for name in ("EURUSD-1h", "UNITTEST_BTC-1m", "ADA_BTC-5m"):
+        for p in (IndicatorParams(), IndicatorParams(rsi_period=7, adx_period=21, hurst_window=60)):
+            measured = lookahead.warmup(market(name), p)
+            assert max(v for v in measured.values() if v is not None) <= p.converged(), (name, p)

@@ -124,7 +124,7 @@ def test_optimise_picks_the_train_windows_best_by_the_objective(eurusd):
     f0 = res["folds"][0]
     a, b = f0["train"]
     combos = sweep.combinations(ranges, "grid")
-    warm = cfg.indicators.warmup() * 3_600_000
+    warm = cfg.indicators.converged() * 3_600_000
     rows = sweep.run(cfg, walkforward._window(data, a, b, warm), "1h", BOOK, combos, 1, trade_from=a)
     best = max(zip(combos, rows), key=lambda cr: cr[1]["return"])[0]
     assert f0["params"] == best

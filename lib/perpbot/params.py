@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,17 @@ class IndicatorParams:
         """Candles needed before every indicator is defined."""
         return max(self.z_window, self.bb_window, self.rsi_period + 1, 2 * self.adx_period,
                    self.hurst_window)
+
+    def converged(self, tol: float = 1e-9) -> int:
+        """Candles of history after which every indicator is within `tol` of its value from any
+        longer history: finite windows forget exactly; Wilder's smoothing (factor 1 - 1/n) keeps
+        a^k of its start after k candles, so on a 0-100 scale k = ln(tol / 100) / ln(a), with a
+        quarter more for ADX's smoothing of a smoothing (lookahead-check measures it: EURUSD 1h,
+        RSI 321 and ADX 368 against 357 and 456 here)."""
+        def wilder(n: int) -> int:
+            return math.ceil(math.log(tol / 100.0) / math.log(1.0 - 1.0 / n))
+        return max(self.warmup(), self.rsi_period + 1 + wilder(self.rsi_period),
+                   2 * self.adx_period + math.ceil(1.25 * wilder(self.adx_period)))
 
 
 @dataclass(frozen=True)

@@ -57,9 +57,6 @@ def load(store: Store, symbols, tf: str, start: int | None, end: int | None,
     return data
 
 
-HISTORY_CANDLES = 2000      # loaded before --start to warm the indicators up
-
-
 def warmup(data: dict, params, start: int | None) -> dict:
     """Per symbol, the candles of history each indicator needs (lookahead.warmup, measured on
     this data) and how many the run has before it trades: fewer, and its first decisions depend
@@ -71,6 +68,24 @@ def warmup(data: dict, params, start: int | None) -> dict:
         need = lookahead.warmup(candles, params)
         before = int(np.searchsorted(candles["t"], start)) if start is not None else 0
         out[sym] = {"needed": need, "candles_before_trading": before}
+    return out
+
+
+def load_warm(store: Store, cfg, symbols, tf: str, start: int | None, end: int | None,
+              sz_decimals: dict[str, int] | None = None) -> dict:
+    """As `load`, with the history before `start` that warms the indicators up
+    (IndicatorParams.converged candles) when there is one; the run trades from `start`."""
+    if start is None:
+        return load(store, symbols, tf, start, end, sz_decimals)
+    need = cfg.indicators.converged()
+    # three times the span, as history has gaps; then the last `need` candles before start
+    data = load(store, symbols, tf, start - 3 * need * interval_ms(tf), end, sz_decimals)
+    out = {}
+    for sym, (candles, funding, n) in data.items():
+        a = max(0, int(np.searchsorted(candles["t"], start)) - need)
+        first = int(candles["t"][a])
+        out[sym] = ({k: v[a:] for k, v in candles.items()},
+                    [f for f in funding if f[1] - f[1] % HOUR_MS > first], n)
     return out
 
 
@@ -120,10 +135,7 @@ def run(store: Store, cfg, symbols, tf: str, start: int | None, end: int | None,
     backtest.require_funding."""
     setup = engine.Setup.from_config(cfg)
     book = RegimeBook(store.regimes(), cfg.regime)
-    iv = interval_ms(tf)
-    # history before --start warms the indicators up; the run trades from --start
-    history = HISTORY_CANDLES * iv if start is not None else 0
-    data = load(store, symbols, tf, None if start is None else start - history, end, sz_decimals)
+    data = load_warm(store, cfg, symbols, tf, start, end, sz_decimals)
     warm = warmup(data, cfg.indicators, start)
     coverage = funding_coverage(data, tf, start)
     if coverage["missing"] and setup.backtest.require_funding:

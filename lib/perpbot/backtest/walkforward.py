@@ -7,7 +7,8 @@
   (sharpe, sortino, return, profit_factor, calmar, expected_value), which then run on the
   test window.
 
-Every window is warmed up by the candles before it (indicators need their history) but trades
+Every window is warmed up by the candles before it (IndicatorParams.converged: enough that its
+indicators are within 1e-9 of a run over all the history) but trades
 only inside itself. The out-of-sample results are stitched: every test window's round trips
 together, and one equity curve that carries each window's gains on from the last.
 """
@@ -84,7 +85,7 @@ def run(cfg, data: dict, tf: str, book, mode: str, train_days=60.0, test_days=15
         raise UsageError("optimise needs at least one --range to search")
     first = min(int(c["t"][0]) for c, _, _ in data.values())
     last = max(int(c["t"][-1]) for c, _, _ in data.values()) + interval_ms(tf)
-    warm = cfg.indicators.warmup() * interval_ms(tf)
+    warm = cfg.indicators.converged() * interval_ms(tf)
     windows = folds(first + warm, last, train_days, test_days, step_days)
     if not windows:
         need = train_days + test_days + warm / DAY_MS
