@@ -6,7 +6,8 @@ exchange is unreachable; the loop then tries again every few seconds (outage.py)
 tick fetches every candle missed. On start-up a closed candle with no finished tick is run at
 once. A failed stage is logged with its exit code: a temporary failure (75) is tried again
 shortly, any other waits for the next candle. SIGTERM and SIGINT let the tick in progress finish
-(or abandon it after a moment), then the loop stops.
+(or abandon it after a moment; live, an execute with orders in flight is never abandoned, it ends
+on its own bounds and records its fills), then the loop stops.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import subprocess
+import threading
 import time
 
 from ..errors import ExitCode
@@ -24,6 +25,7 @@ from . import stages
 from .outage import RETRY_S
 
 TICK_TIMEOUT_S = 120.0
+NEVER = threading.Event()          # a stop request that never comes
 
 
 @dataclasses.dataclass
@@ -135,7 +137,11 @@ class TickRunner:
                               intents=len(journalled))
             if all(c == 0 for c in codes.values()):
                 stages.feed(t.execute.stdin, journalled)
-                codes.update(t.group.wait(["execute"], deadline, loop.stop))
+                # live orders in flight are not killed on a stop request: execute ends on its
+                # own bounds (entry timeout, the tick's deadline) and records what filled, so a
+                # stopped loop leaves the ledger equal to the exchange
+                stop = NEVER if loop.mode == "live" else loop.stop
+                codes.update(t.group.wait(["execute"], deadline, stop))
         finally:
             t.group.kill()                  # a no-op unless something is still running
             t.group.finish()
