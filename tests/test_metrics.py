@@ -132,3 +132,22 @@ def test_no_trades_no_losses():
     assert s["profit_factor"] is None and s["win_rate"] == 1.0
     s = metrics.summary([], np.array([0]), np.array([100.0]))
     assert s["trades"] == 0 and s["win_rate"] is None and s["sharpe"] is None
+
+
+def test_drawdown_duration_against_a_plain_walk():
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        n = int(rng.integers(1, 300))
+        t = np.cumsum(rng.integers(1, 5, n)) * H
+        eq = 100 + np.cumsum(rng.normal(0, 1, n))
+        peak, longest, start = -np.inf, 0, None
+        for i in range(n):                          # the definition, one sample at a time
+            peak = max(peak, eq[i])
+            if eq[i] < peak:
+                if start is None:
+                    start = max(i - 1, 0)
+            elif start is not None:
+                longest, start = max(longest, t[i] - t[start]), None
+        if start is not None:
+            longest = max(longest, t[-1] - t[start])
+        assert metrics.drawdown(t, eq)["max_drawdown_hours"] == longest / H

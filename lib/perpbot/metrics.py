@@ -67,17 +67,14 @@ def drawdown(t: np.ndarray, equity: np.ndarray) -> dict:
     peak = np.maximum.accumulate(equity)
     usd = peak - equity
     pct = usd / peak
+    # under water: each run of samples below their peak, from the peak before it to the first
+    # sample back at a peak (or the end)
+    edges = np.diff(np.concatenate([[0], (equity < peak).astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     longest = 0
-    start = None
-    for i in range(len(equity)):
-        if equity[i] < peak[i]:
-            if start is None:
-                start = i - 1 if i > 0 else 0
-        elif start is not None:
-            longest = max(longest, int(t[i] - t[start]))
-            start = None
-    if start is not None:
-        longest = max(longest, int(t[-1] - t[start]))
+    if len(starts):
+        back = t[np.minimum(ends, len(t) - 1)]
+        longest = int((back - t[np.maximum(starts - 1, 0)]).max())
     return {"max_drawdown": float(pct.max()), "max_drawdown_usd": float(usd.max()),
             "max_drawdown_hours": longest / HOUR_MS}
 

@@ -56,21 +56,21 @@ class _Symbol:
                 z, ind["rsi"], ind["adx"], ind["hurst"], sp))
             self.could_close = {side: signals.exit_screen(z, side, sp) for side in ("long", "short")}
         self.closes_at = self.t + iv
-        self.tl, self.ol, self.hl, self.ll, self.cl = (a.tolist() for a in (self.t, o, h, lo, c))
+        self.o = o
         self.cols = {k: ind[k] for k in FIELDS}
         self.i = int(np.searchsorted(self.t, trade_from)) if trade_from is not None else 0
         if self.i:
-            self.sim.prev_t = self.tl[self.i - 1]
+            self.sim.prev_t = self.t.item(self.i - 1)
 
     def step(self, i: int) -> None:
         sim, sp = self.sim, self.setup.signals
-        t = self.tl[i]
+        t = self.t.item(i)
         level = self.book.at(t + self.iv)[0]
         th = self.thresholds.get(level) or self.thresholds.setdefault(
             level, signals.thresholds(sp, level))
         row = {k: float(self.cols[k][i]) for k in FIELDS}
-        sim.candle(t, self.ol[i], self.hl[i], self.ll[i], self.cl[i], level,
-                   lambda side: signals.decide(row, side, th, sp))
+        sim.candle(t, float(self.o[i]), float(self.h[i]), float(self.lo[i]), float(self.c[i]),
+                   level, lambda side: signals.decide(row, side, th, sp))
 
     def next_event(self) -> int:
         """The first candle from self.i on where something could happen (n: none)."""
@@ -116,7 +116,7 @@ class _Symbol:
 
     def result(self) -> Result:
         if self.n:
-            self.sim.finish(self.tl[-1], self.cl[-1])
+            self.sim.finish(self.t.item(-1), float(self.c[-1]))
         res = self.sim.result()
         res.regime_note = "no regime snapshots: the run is NORMAL throughout" \
             if self.book.empty else ""
@@ -175,7 +175,7 @@ def run_many(tf: str, data: dict, book: RegimeBook, setup: Setup, fast: bool = T
         for r in runs:             # the earliest next event; symbol order breaks a tie
             if r.i < r.n:
                 j = r.next_event()
-                t = r.tl[j] if j < r.n else None
+                t = r.t.item(j) if j < r.n else None
                 if t is not None and (at is None or t < at):
                     best, at = (r, j), t
         if best is None:

@@ -32,6 +32,8 @@ def combine(results: list[engine.Result], capital: float) -> tuple[list, np.ndar
     """All symbols' round trips, and one equity curve: capital plus every symbol's gain so far,
     on the union of their candle closes."""
     trips = sorted((x for r in results for x in r.trips), key=lambda x: (x["exit_t"], x["symbol"]))
+    if len(results) == 1:               # its closes are already the union
+        return trips, results[0].equity_t.astype(np.int64), results[0].equity.copy()
     times = np.unique(np.concatenate([r.equity_t for r in results])) if results else np.zeros(0)
     total = np.full(len(times), capital)
     for r in results:

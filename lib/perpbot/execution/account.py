@@ -112,8 +112,9 @@ class Simulator:
         self.res = Result(symbol, tf)
         self.prev_t: int | None = None
         self.level = "NORMAL"           # the regime at the last candle stepped
-        self.equity_t: list[int] = []
+        self.equity_t: list[int] = []        # the candles stepped since the last skip ...
         self.equity: list[float] = []
+        self._parts: list[tuple[np.ndarray, np.ndarray]] = []   # ... and the curve before them
 
     @property
     def state(self) -> risk.RiskState:
@@ -249,11 +250,11 @@ class Simulator:
         if len(ts) == 0:
             return
         at = ts + self.iv
-        self.equity_t.extend(at.tolist())
+        self._flush()
         p = self.pos
         base = self.capital + self.realized
         if p is None:
-            self.equity.extend([base] * len(ts))
+            self._parts.append((at, np.full(len(at), base)))
         else:
             sign = 1.0 if p.side == "long" else -1.0
             funding = np.full(len(at), self.accrued)
@@ -266,20 +267,30 @@ class Simulator:
                 funding += np.where(k > 0, paid[np.maximum(k - 1, 0)], 0.0)
                 self.accrued += float(paid[-1])
                 self.accrued_to = int(at[-1])
-            self.equity.extend((base + sign * (closes - p.price) * p.size + funding).tolist())
+            self._parts.append((at, base + sign * (closes - p.price) * p.size + funding))
         self.prev_t = int(ts[-1])
+
+    def _flush(self) -> None:
+        """The candles stepped one by one, onto the curve."""
+        if self.equity_t:
+            self._parts.append((np.array(self.equity_t, dtype=np.int64), np.array(self.equity)))
+            self.equity_t, self.equity = [], []
 
     def finish(self, t: int, c: float) -> list[dict]:
         """Close what is open at the last candle's close (t its open time)."""
         out: list[dict] = []
         if self.pos is not None:
             self._exit(t, c, t + self.iv, "backtest_end", out)
-            self.equity[-1] = self.capital + self.realized
+            self._flush()
+            if self._parts:
+                self._parts[-1][1][-1] = self.capital + self.realized
         return out
 
     def result(self) -> Result:
-        self.res.equity_t = np.array(self.equity_t, dtype=np.int64)
-        self.res.equity = np.array(self.equity)
+        self._flush()
+        parts = self._parts or [(np.zeros(0, np.int64), np.zeros(0))]
+        self.res.equity_t = np.concatenate([t for t, _ in parts]).astype(np.int64)
+        self.res.equity = np.concatenate([e for _, e in parts]).astype(float)
         return self.res
 
     def _signal(self, t, action, reason, price, level) -> dict:

@@ -122,6 +122,19 @@ class Supervisor:
         self.live = {"network": acct.network, "account": acct.address,
                      "account_value": self.store.account_value("live")}
 
+    def last_reconcile(self) -> None:
+        """Live, on the way out: the ledger made to agree with the exchange once more (a stop
+        that filled since the last tick), so a stopped loop leaves nothing for the next start
+        to discover. A failure is one line: the next start reconciles anyway."""
+        if self.mode != "live" or not self.ready or self.trader is None:
+            return
+        try:
+            with self.trade_lock:
+                self.reconcile(self.clock.now_ms())
+        except Exception as e:          # noqa: BLE001 - stopping must not fail on it
+            self.log.warning(f"the last reconciliation before stopping failed: {e}; the next "
+                             "start reconciles")
+
     def fill_said(self, f: dict) -> None:
         """A fill: one human line in the log, and its alert (once, whatever re-runs the tick)."""
         event, text = messages.fill(f, (self.regime or {}).get("level"))
@@ -162,6 +175,7 @@ class Supervisor:
             sdnotify.notify("STOPPING=1")
             self.stop.set()
             self.ticks.drop_ahead()
+            self.last_reconcile()
             if self.feed:
                 self.feed.stop.set()
             server.close()
