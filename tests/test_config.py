@@ -182,7 +182,8 @@ def test_walk_forward_says_how_much_history_it_needs_and_how_to_get_it(tmp_path)
             "--test-days", "100")
     assert r.returncode == 2
     msg = orjson.loads(r.stderr.splitlines()[-1])["msg"]
-    assert msg.startswith("walk-forward needs 504.2 days of 1h history") and \
+    # 400 + 100 days and 456 candles of warm-up (IndicatorParams.converged), 19 days of 1h
+    assert msg.startswith("walk-forward needs 519.0 days of 1h history") and \
         "run `backfill --tf 1h --start " in msg, msg
 
 
