@@ -205,6 +205,14 @@ def time_option(name: str, help: str):
 
 
 
+def scheduler_option(f):
+    """--scheduler local|tcp://HOST:PORT: where a sweep's or walk-forward's tasks run."""
+    return click.option(
+        "--scheduler", default="local", show_default=True, metavar="local|tcp://HOST:PORT",
+        help="local: a Dask LocalCluster of --jobs processes; tcp://HOST:8786: an existing "
+             "Dask cluster (`dask scheduler`, `dask worker`). --jobs 1 runs in this process.")(f)
+
+
 def sz_decimals_option(f):
     """--sz-decimals SYMBOL=N (repeatable): lot sizes by coin, given as `sz_decimals`."""
     def convert(ctx, param, values):

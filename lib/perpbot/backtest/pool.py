@@ -1,78 +1,178 @@
-"""Worker processes for sweeps and walk-forward: a ProcessPoolExecutor on the forkserver context.
+"""Where sweeps and walk-forward run their tasks: one small interface over Dask distributed.
 
-Workers fork from a clean server process, not from the stage (whose signal handlers, threads and
-locks a plain fork would copy: the cause of sweeps that hung after finishing). Each worker
-ignores SIGINT (Ctrl-C reaches the whole process group; the parent alone answers it), dies with
-the server it was forked from, and receives the run's data once, when it starts. Results come
-back as each task finishes; on any exception in the parent (an interrupt included) the pending
-tasks are cancelled and the workers killed at once, so nothing is left running.
+- `jobs 1`: in this process, one task after another (for debugging; no Dask).
+- `scheduler "local"` (the default): a LocalCluster of worker processes, one per job, started
+  for the run and closed after it.
+- `scheduler "tcp://HOST:8786"`: an existing cluster (`dask scheduler`, `dask worker ...` on
+  any machines that have perpbot installed); nothing of it is closed.
 
-The parent waits on a queue the finished futures put themselves in, never with
-concurrent.futures.wait: that takes every pending future's lock in a Python loop, and an
-interrupt raised in the middle of it left locks held that the executor's thread then waited on
-for ever, so the interpreter could not exit (a Ctrl-C'd walk-forward that hung).
+The run's data (candle and funding arrays, the config) goes to the workers once, scattered with
+broadcast, not once per task; a worker calls `setup` with it once per run, then the task
+function for each item. Workers never open the store. Results come back as tasks finish, each
+with its index, so the caller puts them in order; a lost worker's tasks are run again elsewhere
+(Dask reschedules them).
+
+The stage's Ctrl-C raises in the main thread at any instant: it only ever waits on a queue that
+a helper thread fills from Dask's `as_completed`, so an interrupt never lands inside Dask's
+locks (an interrupt inside concurrent.futures.wait once left locks held and the process could
+not exit). On any exception the run's tasks are cancelled and a local cluster closed at once.
+Local workers ignore SIGINT (the parent alone answers it) and die with this process.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import logging
 import os
-import signal
 import queue
-from concurrent.futures import ProcessPoolExecutor
+import signal
+import threading
+import uuid
 from typing import Callable, Iterable, Iterator
 
-from ..procs import die_with_parent
+from ..errors import UsageError
 
 _state: dict = {}
+_DONE = object()
 
 
-def _init(setup: Callable, args: tuple) -> None:
+def _task(fn: Callable, setup: Callable, run_key: str, args, item):
+    """In a worker: the run's setup once (its data is already here), then the task."""
+    if _state.get("run") != run_key:
+        setup(*args)
+        _state["run"] = run_key
+    return fn(item)
+
+
+def worker_init() -> None:
+    """A local worker process: Ctrl-C is the parent's to answer; die with the parent."""
+    from ..procs import die_with_parent
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    die_with_parent(os.getppid())       # the fork server, which ends when this run ends
-    setup(*args)
+    die_with_parent(os.getppid())
+
+
+def dask_setup(worker) -> None:         # the preload hook Dask calls in each worker
+    worker_init()
+
+
+class Executor:
+    """A run's place for tasks (see the module's docstring); a context manager."""
+
+    def __init__(self, jobs: int = 1, scheduler: str = "local"):
+        if scheduler != "local" and not scheduler.startswith("tcp://"):
+            raise UsageError(f"--scheduler {scheduler}: expected local or tcp://HOST:PORT")
+        self.jobs, self.scheduler = max(1, jobs), scheduler
+        self.client = self.cluster = None
+
+    @property
+    def in_process(self) -> bool:
+        return self.jobs <= 1 and self.scheduler == "local"
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _connect(self) -> None:
+        if self.client is not None:
+            return
+        import dask
+        from dask.distributed import Client, LocalCluster
+
+        dask.config.set({"logging.distributed": "error"})
+        if self.scheduler == "local":
+            self.cluster = LocalCluster(
+                n_workers=self.jobs, threads_per_worker=1, processes=True,
+                dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+                preload=[__name__], host="127.0.0.1")
+            self.client = Client(self.cluster)
+            return
+        try:
+            self.client = Client(self.scheduler, timeout="10s")
+        except OSError as e:
+            raise UsageError(f"--scheduler {self.scheduler}: no Dask scheduler answers there "
+                             f"({e})") from None
+
+    def close(self) -> None:
+        client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
+        for thing in (client, cluster):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception:       # noqa: BLE001 - closing must not mask what happened
+                    pass
+
+    def imap_unordered(self, fn: Callable, items: Iterable, setup: Callable,
+                       setup_args: tuple = ()) -> Iterator[tuple[int, object]]:
+        """(index, fn(item)) for every item, as they finish; `setup(*setup_args)` runs first
+        wherever the tasks run."""
+        items = list(items)
+        if self.in_process or len(items) <= 1 and self.scheduler == "local":
+            setup(*setup_args)
+            for k, item in enumerate(items):
+                yield k, fn(item)
+            return
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        stop, closed = threading.Event(), threading.Event()
+        driver = threading.Thread(target=self._drive, args=(fn, items, setup, setup_args, done,
+                                                            stop, closed), daemon=True)
+        driver.start()
+        try:
+            while True:
+                got = done.get()
+                if got is _DONE:
+                    break
+                if isinstance(got, BaseException):
+                    raise got
+                yield got
+        except BaseException:
+            stop.set()                  # the driver cancels the tasks and closes the cluster
+            closed.wait(5)
+            raise
+
+    def _drive(self, fn, items, setup, setup_args, done, stop, closed) -> None:
+        """The one thread that talks to Dask: start, scatter, submit, collect; on `stop`,
+        cancel and close."""
+        from dask.distributed import as_completed
+
+        futures: list = []
+        try:
+            self._connect()
+            client = self.client
+            run_key = uuid.uuid4().hex
+            [data] = client.scatter([setup_args], broadcast=True, hash=False)
+            futures = [client.submit(_task, fn, setup, run_key, data, item, pure=False,
+                                     key=f"perpbot-{run_key}-{k}")
+                       for k, item in enumerate(items)]
+            index = {f.key: k for k, f in enumerate(futures)}
+            pending = as_completed(futures)
+            while not pending.is_empty() and not stop.is_set():
+                batch = pending.next_batch(block=False)
+                if not batch:
+                    stop.wait(0.002)
+                for f in batch:
+                    done.put((index[f.key], f.result()))
+        except BaseException as e:     # noqa: BLE001 - handed to the main thread
+            stop.set()
+            done.put(e)
+        if stop.is_set():
+            try:
+                if futures and self.client is not None:
+                    self.client.cancel(futures, force=True)
+            except Exception:           # noqa: BLE001
+                pass
+            self.close()
+        done.put(_DONE)
+        closed.set()
 
 
 def imap_unordered(fn: Callable, items: Iterable, jobs: int, setup: Callable,
-                   setup_args: tuple = ()) -> Iterator[tuple[int, object]]:
-    """(index, fn(item)) for every item, as they finish; `setup(*setup_args)` runs first in
-    each worker (and here, with jobs 1, where everything runs in this process)."""
-    items = list(items)
-    if jobs <= 1 or len(items) <= 1:
-        setup(*setup_args)
-        for k, item in enumerate(items):
-            yield k, fn(item)
+                   setup_args: tuple = (), scheduler: str = "local",
+                   executor: Executor | None = None) -> Iterator[tuple[int, object]]:
+    """One run on `executor`, or on one made (and closed) for it."""
+    if executor is not None:
+        yield from executor.imap_unordered(fn, items, setup, setup_args)
         return
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__, fn.__module__])
-    ex = None
-    try:
-        ex = ProcessPoolExecutor(min(jobs, len(items)), mp_context=ctx, initializer=_init,
-                                 initargs=(setup, setup_args))
-        finished: queue.SimpleQueue = queue.SimpleQueue()
-        futures = {}
-        for k, item in enumerate(items):
-            f = ex.submit(fn, item)
-            futures[f] = k
-            f.add_done_callback(finished.put)
-        for _ in range(len(futures)):
-            f = finished.get()
-            yield futures[f], f.result()
-        ex.shutdown(wait=True)
-    except BaseException:
-        if ex is not None:
-            _kill(ex)
-        raise
-
-
-def _kill(ex: ProcessPoolExecutor) -> None:
-    procs = list((ex._processes or {}).values())
-    ex.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
-        try:
-            os.kill(p.pid, signal.SIGKILL)
-        except (ProcessLookupError, TypeError):
-            pass
-    for p in procs:
-        p.join(timeout=2)
+    with Executor(jobs, scheduler) as ex:
+        yield from ex.imap_unordered(fn, items, setup, setup_args)

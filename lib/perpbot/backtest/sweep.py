@@ -101,17 +101,21 @@ def _yaml_value(v) -> str:
 
 
 def stream(cfg, data: dict, tf: str, book, combos: list[dict], jobs: int,
-           trade_from=None) -> Iterator[tuple[int, dict]]:
+           trade_from=None, scheduler: str = "local",
+           executor: pool.Executor | None = None) -> Iterator[tuple[int, dict]]:
     """(index into combos, metrics row) for every combination, as each finishes. `data`:
-    symbol -> (candles, funding rows, lot decimals)."""
-    return pool.imap_unordered(_run_one, combos, jobs, _load, (cfg, data, tf, book, trade_from))
+    symbol -> (candles, funding rows, lot decimals). Runs on `executor`, or on `jobs` local
+    workers or the Dask cluster at `scheduler` (pool.py)."""
+    return pool.imap_unordered(_run_one, combos, jobs, _load, (cfg, data, tf, book, trade_from),
+                               scheduler, executor)
 
 
 def run(cfg, data: dict, tf: str, book, combos: list[dict], jobs: int, trade_from=None,
-        progress=None) -> list[dict]:
+        progress=None, scheduler: str = "local",
+        executor: pool.Executor | None = None) -> list[dict]:
     """Metrics for every combination, in the order given."""
     rows: list = [None] * len(combos)
-    for k, row in stream(cfg, data, tf, book, combos, jobs, trade_from):
+    for k, row in stream(cfg, data, tf, book, combos, jobs, trade_from, scheduler, executor):
         rows[k] = row
         if progress:
             progress(1)

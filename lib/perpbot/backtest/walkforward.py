@@ -24,7 +24,7 @@ from .. import metrics
 from ..errors import UsageError
 from ..execution import costs
 from ..timeutil import DAY_MS, interval_ms, iso
-from . import engine, sweep
+from . import engine, pool, sweep
 from .runs import combine
 
 OBJECTIVES = ("sharpe", "sortino", "return", "profit_factor", "calmar", "expected_value")
@@ -77,8 +77,10 @@ def overfit(is_sharpe, oos_sharpe):
 
 def run(cfg, data: dict, tf: str, book, mode: str, train_days=60.0, test_days=15.0,
         step_days=15.0, ranges=(), objective="sharpe", search="grid", samples=50, seed=42,
-        jobs=1, progress=None) -> dict:
-    """`progress(done, total)` is called as folds finish (a terminal's progress bar)."""
+        jobs=1, progress=None, scheduler: str = "local") -> dict:
+    """`progress(done, total)` is called as folds finish (a terminal's progress bar). The
+    folds' sweeps run on one pool.Executor for the whole run (`jobs` local workers, or the Dask
+    cluster at `scheduler`)."""
     if objective not in OBJECTIVES:
         raise UsageError(f"--objective {objective}: expected one of {', '.join(OBJECTIVES)}")
     if mode == "optimise" and not ranges:
@@ -95,6 +97,14 @@ def run(cfg, data: dict, tf: str, book, mode: str, train_days=60.0, test_days=15
             f"{(last - first) / DAY_MS:.1f}: run `backfill --tf {tf} --start "
             f"{iso(last - int(need * DAY_MS) - DAY_MS)}` (and keep data.history_days >= "
             f"{math.ceil(need) + 1}), or shorten --train-days/--test-days")
+    with pool.Executor(jobs if mode == "optimise" else 1, scheduler) as executor:
+        return _folds(cfg, data, tf, book, mode, windows, warm, ranges, objective, search,
+                      samples, seed, progress, executor,
+                      {"train_days": train_days, "test_days": test_days, "step_days": step_days})
+
+
+def _folds(cfg, data, tf, book, mode, windows, warm, ranges, objective, search, samples, seed,
+           progress, executor, spans) -> dict:
     out_folds, oos_trips, stitched_t, stitched_eq = [], [], [], []
     carried = 0.0
     for k, (a, b, e) in enumerate(windows):
@@ -102,7 +112,8 @@ def run(cfg, data: dict, tf: str, book, mode: str, train_days=60.0, test_days=15
         fold_cfg = cfg
         if mode == "optimise":
             combos = sweep.combinations(list(ranges), search, samples, seed + k)
-            rows = sweep.run(cfg, _window(data, a, b, warm), tf, book, combos, jobs, trade_from=a)
+            rows = sweep.run(cfg, _window(data, a, b, warm), tf, book, combos, executor.jobs,
+                             trade_from=a, executor=executor)
             ok = [(c, r) for c, r in zip(combos, rows) if "error" not in r]
             chosen = max(ok, key=lambda cr: _score(cr[1], objective))[0]
             for key, v in chosen.items():
@@ -122,7 +133,7 @@ def run(cfg, data: dict, tf: str, book, mode: str, train_days=60.0, test_days=15
     scores = [f["overfit"] for f in out_folds if f["overfit"] is not None]
     return {
         "mode": mode, "objective": objective if mode == "optimise" else None,
-        "windows": {"train_days": train_days, "test_days": test_days, "step_days": step_days},
+        "windows": spans,
         "folds": out_folds,
         "out_of_sample": metrics.summary(oos_trips, t_all, eq_all),
         "in_sample_mean_sharpe": _mean([f["in_sample"]["sharpe"] for f in out_folds]),
