@@ -63,6 +63,7 @@ class Executor:
             raise UsageError(f"--scheduler {scheduler}: expected local or tcp://HOST:PORT")
         self.jobs, self.scheduler = max(1, jobs), scheduler
         self.client = self.cluster = None
+        self._sent = None               # (setup_args, its future on the workers, its key)
 
     @property
     def in_process(self) -> bool:
@@ -96,6 +97,7 @@ class Executor:
 
     def close(self) -> None:
         client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
+        self._sent = None
         for thing in (client, cluster):
             if thing is not None:
                 try:
@@ -140,8 +142,10 @@ class Executor:
         try:
             self._connect()
             client = self.client
-            run_key = uuid.uuid4().hex
-            [data] = client.scatter([setup_args], broadcast=True, hash=False)
+            if self._sent is None or self._sent[0] is not setup_args:
+                [data] = client.scatter([setup_args], broadcast=True, hash=False)
+                self._sent = (setup_args, data, uuid.uuid4().hex)
+            _, data, run_key = self._sent         # the same data again: already there
             futures = [client.submit(_task, fn, setup, run_key, data, item, pure=False,
                                      key=f"perpbot-{run_key}-{k}")
                        for k, item in enumerate(items)]

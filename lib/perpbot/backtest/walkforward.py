@@ -111,9 +111,15 @@ def _folds(cfg, data, tf, book, mode, windows, warm, ranges, objective, search, 
         chosen = {}
         fold_cfg = cfg
         if mode == "optimise":
-            combos = sweep.combinations(list(ranges), search, samples, seed + k)
-            rows = sweep.run(cfg, _window(data, a, b, warm), tf, book, combos, executor.jobs,
-                             trade_from=a, executor=executor)
+            window = _window(data, a, b, warm)
+            if search == "optuna":
+                from .search import optuna_combos
+                combos, rows = optuna_combos(cfg, window, tf, book, list(ranges), objective,
+                                             samples, seed + k, executor, trade_from=a)
+            else:
+                combos = sweep.combinations(list(ranges), search, samples, seed + k)
+                rows = sweep.run(cfg, window, tf, book, combos, executor.jobs, trade_from=a,
+                                 executor=executor)
             ok = [(c, r) for c, r in zip(combos, rows) if "error" not in r]
             chosen = max(ok, key=lambda cr: _score(cr[1], objective))[0]
             for key, v in chosen.items():
