@@ -212,6 +212,22 @@ def bench_backtest(n: int = 1_000_000) -> None:
         each = (time.perf_counter() - t) / n_tasks
     print(f"Dask LocalCluster of {cores()}: start {start:.2f} s; scheduling overhead "
           f"{each * 1000:.2f} ms a task over {n_tasks} empty tasks (goal < 5 ms)")
+    import tempfile
+
+    from perpbot.backtest import search
+    k = 10_000
+    tiny = {k_: v[:k] for k_, v in cd.items()}
+    ranges = [("signals.entry_z", [round(1.5 + 0.05 * i, 10) for i in range(30)]),
+              ("signals.exit_z", [0.1, 0.2, 0.3, 0.4, 0.5]),
+              ("indicators.bb_k", [1.5, 1.75, 2.0, 2.25, 2.5])]
+    with tempfile.TemporaryDirectory() as d, pool.Executor(cores(), "local") as ex:
+        t = time.perf_counter()
+        n_rows = sum(1 for r in search.optuna_rows(
+            cfg, {"ETH": (tiny, [], 4)}, "1m", book, ranges, ["sharpe"], 1000, 42, ex,
+            f"sqlite:///{d}/bench.db", "bench") if "study" not in r)
+        took = time.perf_counter() - t
+    print(f"optuna study, {n_rows} TPE trials over {k:,} candles, SQLite storage, "
+          f"{cores()} workers: {took:.1f} s")
 
 
 LIVE_KEY = "0x0123456789012345678901234567890123456789012345678901234567890123"
