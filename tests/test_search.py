@@ -96,3 +96,23 @@ def test_walk_forward_can_search_each_fold_with_optuna(eurusd):
     assert r.returncode == 0, r.stderr
     doc = orjson.loads(r.stdout)
     assert len(doc["folds"]) >= 3 and all(f["params"] for f in doc["folds"])
+
+
+def test_sweep_rows_come_in_the_order_of_the_combinations(eurusd):
+    r = run("sweep", "--config", eurusd, "--symbol", "EURUSD", "--mode", "grid", *RANGES,
+            "--jobs", "2")
+    assert r.returncode == 0, r.stderr
+    got = [(x["signals.entry_z"], x["signals.exit_z"]) for x in rows(r.stdout)]
+    entry = [round(1.5 + k * 0.1, 10) for k in range(15)]
+    assert got == [(e, x) for e in entry for x in (0.1, 0.2, 0.3, 0.5)]
+
+
+def test_rows_in_order_hold_what_finishes_early():
+    from perpbot.backtest import sweep
+    held: dict = {}
+    out = []
+    for row in sweep.in_order(iter([(2, "c"), (0, "a"), (3, "d"), (1, "b")]), held):
+        out.append(row)
+        if row == "a":
+            assert held == {2: "c"}
+    assert out == ["a", "b", "c", "d"] and held == {}

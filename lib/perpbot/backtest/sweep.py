@@ -122,6 +122,18 @@ def run(cfg, data: dict, tf: str, book, combos: list[dict], jobs: int, trade_fro
     return rows
 
 
+def in_order(rows: Iterator[tuple[int, dict]], held: dict) -> Iterator[dict]:
+    """Rows by their index, whatever order they finish in: each as soon as every row before
+    it is out. `held` keeps, in order, those waiting behind one still running (the caller
+    writes them if the run is cut short)."""
+    want = 0
+    for k, row in rows:
+        held[k] = row
+        while want in held:
+            yield held.pop(want)
+            want += 1
+
+
 def same_params(row: dict, combo: dict) -> bool:
     """Whether a result row is the run of this combination (its parameter values equal)."""
     return all(k in row and row[k] == v for k, v in combo.items())
