@@ -92,7 +92,9 @@ def test_a_worker_killed_mid_sweep_loses_no_row(cluster, eurusd):
         assert line, p.stderr.read().decode()[-2000:]
         got.append(line)
     os.killpg(procs[1].pid, signal.SIGKILL)        # one worker gone without a word
-    out, err = p.communicate(timeout=300)
+    # the rest through the same buffered reader (communicate() would skip what readline holds)
+    out, err = p.stdout.read(), p.stderr.read()
+    p.wait(timeout=300)
     lo, _ = local.communicate(timeout=300)
     assert p.returncode == 0, err.decode()[-2000:]
     assert keyed(rows(b"".join(got) + out)) == keyed(rows(lo))

@@ -151,11 +151,19 @@ class Executor:
                        for k, item in enumerate(items)]
             index = {f.key: k for k, f in enumerate(futures)}
             pending = as_completed(futures)
-            while not pending.is_empty() and not stop.is_set():
+            left = dict(index)
+            while left and not pending.is_empty() and not stop.is_set():
                 batch = pending.next_batch(block=False)
                 if not batch:
                     stop.wait(0.002)
                 for f in batch:
+                    if left.pop(f.key, None) is not None:
+                        done.put((index[f.key], f.result()))
+            # every task's row, whatever as_completed made of a lost worker's tasks: a future
+            # it no longer tracks is waited for here (Dask computes it again if it must)
+            for f in futures:
+                if f.key in left and not stop.is_set():
+                    del left[f.key]
                     done.put((index[f.key], f.result()))
         except BaseException as e:     # noqa: BLE001 - handed to the main thread
             stop.set()
