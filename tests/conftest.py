@@ -136,8 +136,3 @@ def replay_pipe(cfg, symbol: str, tf: str) -> subprocess.CompletedProcess:
            f" | '{py}' '{BIN / 'execute'}' --mode replay --config '{cfg}'")
     return subprocess.run(cmd, shell=True, capture_output=True)
 
-
-def pytest_collection_modifyitems(config, items):
-    """The slow end-to-end tests first: xdist then packs the quick ones around them instead of
-    leaving one worker on a long test at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

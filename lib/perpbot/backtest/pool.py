@@ -90,7 +90,7 @@ class Executor:
             self.client = Client(self.cluster)
             return
         try:
-            self.client = Client(self.scheduler, timeout="10s")
+            self.client = Client(self.scheduler, timeout="5s")
         except OSError as e:
             raise UsageError(f"--scheduler {self.scheduler}: no Dask scheduler answers there "
                              f"({e})") from None
