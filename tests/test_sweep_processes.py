@@ -149,6 +149,7 @@ def test_ctrl_c_of_a_walk_forward_is_exit_130_one_line_nothing_left(eurusd):
     os.killpg(p.pid, signal.SIGINT)
     out, err = p.communicate(timeout=10)
     assert p.returncode == 130 and time.monotonic() - t < 3
+    assert all(x.startswith(b"{") for x in err.splitlines()), err.decode()[-3000:]
     lines = [r for r in rows_of(err) if r["msg"] != "progress"]
     assert [r["msg"] for r in lines] == ["interrupted"] and b"Traceback" not in err
     time.sleep(1)

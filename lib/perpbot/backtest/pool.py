@@ -44,11 +44,15 @@ def _task(fn: Callable, setup: Callable, run_key: str, args, item):
 
 
 def worker_init() -> None:
-    """A local worker process: Ctrl-C is the parent's to answer; die with the parent."""
+    """A local worker process: Ctrl-C is the parent's to answer; die with the parent; say
+    nothing on the stage's stderr, which it shares (a task's error comes back as its row)."""
     from ..procs import die_with_parent
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(os.getppid())
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
 
 
 def dask_setup(worker) -> None:         # the preload hook Dask calls in each worker
@@ -78,14 +82,18 @@ class Executor:
     def _connect(self) -> None:
         if self.client is not None:
             return
-        import dask
         from dask.distributed import Client, LocalCluster
 
-        dask.config.set({"logging.distributed": "error"})
+        # the stage's stderr is its one-line-per-problem channel (the workers share it): Dask's
+        # own log lines (shutdown chatter after a Ctrl-C) stay out; task errors come back as rows
+        # (the in-process scheduler logs CRITICAL when a cancelled run's client goes first)
+        quiet = logging.CRITICAL + 10
+        for name in ("distributed", "tornado", "asyncio"):
+            logging.getLogger(name).setLevel(quiet)
         if self.scheduler == "local":
             self.cluster = LocalCluster(
                 n_workers=self.jobs, threads_per_worker=1, processes=True,
-                dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+                dashboard_address="127.0.0.1:0", silence_logs=quiet,
                 preload=[__name__], host="127.0.0.1")
             self.client = Client(self.cluster)
             return
