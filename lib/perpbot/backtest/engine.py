@@ -159,17 +159,12 @@ def run_many(tf: str, data: dict, book: RegimeBook, setup: Setup, fast: bool = T
     symbol runs on its own account (no halt), as round 1 did."""
     if separate:
         return [run(sym, tf, cd, fund, book, setup, n, fast, trade_from,
-                    (indicators or {}).get(sym), Account(risk.RiskState(equity=setup.risk.capital)))
+                    (indicators or {}).get(sym), Account.alone(setup.risk))
                 for sym, (cd, fund, n) in data.items()]
     account = Account.shared(setup.risk)
     runs = [_Symbol(sym, tf, cd, fund, book, setup, n, fast, trade_from,
                     (indicators or {}).get(sym), account)
             for sym, (cd, fund, n) in sorted(data.items())]
-    if len(runs) == 1:
-        (r,) = runs
-        while r.i < r.n:
-            r.advance_to(r.next_event())
-        return [r.result()]
     while True:
         best, at = None, None
         for r in runs:             # the earliest next event; symbol order breaks a tie

@@ -43,9 +43,10 @@ def _task(fn: Callable, setup: Callable, run_key: str, args, item):
     return fn(item)
 
 
-def worker_init() -> None:
-    """A local worker process: Ctrl-C is the parent's to answer; die with the parent; say
-    nothing on the stage's stderr, which it shares (a task's error comes back as its row)."""
+def dask_setup(worker) -> None:
+    """Dask's preload hook, in each local worker process: Ctrl-C is the parent's to answer; die
+    with the parent; say nothing on the stage's stderr, which it shares (a task's error comes
+    back as its row)."""
     from ..procs import die_with_parent
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -53,10 +54,6 @@ def worker_init() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
-
-
-def dask_setup(worker) -> None:         # the preload hook Dask calls in each worker
-    worker_init()
 
 
 class Executor:

@@ -85,9 +85,9 @@ def load_warm(store: Store, cfg, symbols, tf: str, start: int | None, end: int |
     out = {}
     for sym, (candles, funding, n) in data.items():
         a = max(0, int(np.searchsorted(candles["t"], start)) - need)
-        first = int(candles["t"][a])
         out[sym] = ({k: v[a:] for k, v in candles.items()},
-                    [f for f in funding if f[1] - f[1] % HOUR_MS > first], n)
+                    costs.rates_within(funding, int(candles["t"][a]),
+                                       int(candles["t"][-1]) + interval_ms(tf)), n)
     return out
 
 

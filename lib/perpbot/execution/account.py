@@ -79,6 +79,11 @@ class Account:
     def shared(cls, p) -> "Account":
         return cls(risk.RiskState(equity=p.capital), halt_weeks=p.losing_weeks_halt)
 
+    @classmethod
+    def alone(cls, p) -> "Account":
+        """One symbol's own account, as round 1 ran it (no halt)."""
+        return cls(risk.RiskState(equity=p.capital))
+
     def halted(self, now: int) -> bool:
         """The loop's start-up check (three losing 7-day windows in a row), made at each entry as
         if the loop were started then without --force."""
@@ -103,7 +108,7 @@ class Simulator:
         self.symbol, self.tf, self.setup, self.sz_decimals = symbol, tf, setup, sz_decimals
         self.iv = interval_ms(tf)
         self.rates, self.mark_at = rates, mark_at
-        self.account = account or Account(risk.RiskState(equity=setup.risk.capital))
+        self.account = account or Account.alone(setup.risk)
         self.capital = setup.risk.capital
         self.realized = 0.0             # this symbol's realized PnL (its share of the equity)
         self.pos: Position | None = None
@@ -256,18 +261,16 @@ class Simulator:
         if p is None:
             self._parts.append((at, np.full(len(at), base)))
         else:
-            sign = 1.0 if p.side == "long" else -1.0
             funding = np.full(len(at), self.accrued)
             hours = costs.hours_crossed(self.accrued_to, int(at[-1]))
             if hours:
-                pay = np.array([costs.funding_payment(p.side, p.size, self.mark_at(h), r)
-                                if (r := self.rates.get(h)) is not None else 0.0 for h in hours])
-                paid = np.cumsum(pay)
+                paid = np.cumsum([x or 0.0 for x in costs.hour_payments(
+                    p.side, p.size, hours, self.rates, self.mark_at)])
                 k = np.searchsorted(np.array(hours), at, side="right")
                 funding += np.where(k > 0, paid[np.maximum(k - 1, 0)], 0.0)
                 self.accrued += float(paid[-1])
                 self.accrued_to = int(at[-1])
-            self._parts.append((at, base + sign * (closes - p.price) * p.size + funding))
+            self._parts.append((at, base + risk.unrealized(p, closes) + funding))
         self.prev_t = int(ts[-1])
 
     def _flush(self) -> None:

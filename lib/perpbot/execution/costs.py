@@ -64,18 +64,26 @@ def hours_crossed(start: int, end: int) -> list[int]:
     return list(range(first, end + 1, HOUR_MS))
 
 
+def hour_payments(side: str, size: float, hours: list[int], rates: dict[int, float],
+                  mark_at) -> list[float | None]:
+    """What each funding hour pays the position (its rate on the notional at the mark then);
+    None for an hour without a rate."""
+    return [None if (rate := rates.get(h)) is None else
+            funding_payment(side, size, mark_at(h), rate) for h in hours]
+
+
 def funding_over(side: str, size: float, start: int, end: int, rates: dict[int, float],
                  mark_at) -> tuple[float, list[int]]:
     """Funding received over a holding period: every hour boundary crossed pays that hour's rate
     on the notional at the mark then. `rates` maps hour -> rate; a missing hour counts as zero
     and is returned in the list of missing hours."""
+    hours = hours_crossed(start, end)
     total, missing = 0.0, []
-    for h in hours_crossed(start, end):
-        rate = rates.get(h)
-        if rate is None:
+    for h, paid in zip(hours, hour_payments(side, size, hours, rates, mark_at)):
+        if paid is None:
             missing.append(h)
-            continue
-        total += funding_payment(side, size, mark_at(h), rate)
+        else:
+            total += paid
     return total, missing
 
 
