@@ -206,3 +206,17 @@ def test_an_interrupt_anywhere_in_the_pool_lets_the_process_exit(tmp_path):
             p.communicate()
             hung.append(seed)
     assert hung == []
+
+
+def test_a_run_on_the_same_data_never_gets_an_earlier_runs_results():
+    """Optuna asks its trials in batches that share the run's data (scattered once): each batch
+    must get its own tasks' results. Task keys made from the data alone were the same in every
+    batch, and the scheduler answered a new batch with the last one's results."""
+    from perpbot.backtest import pool
+
+    shared = ([1, 2],)
+    with pool.Executor(2, "local") as ex:
+        for batch in range(12):
+            items = [batch * 10 + k for k in range(2)]
+            got = dict(ex.imap_unordered(abs, [-x for x in items], len, shared))
+            assert got == dict(enumerate(items)), f"batch {batch}"

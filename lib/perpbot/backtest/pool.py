@@ -141,8 +141,6 @@ class Executor:
     def _drive(self, fn, items, setup, setup_args, done, stop, closed) -> None:
         """The one thread that talks to Dask: start, scatter, submit, collect; on `stop`,
         cancel and close."""
-        from dask.distributed import as_completed
-
         futures: list = []
         try:
             self._connect()
@@ -151,24 +149,26 @@ class Executor:
                 [data] = client.scatter([setup_args], broadcast=True, hash=False)
                 self._sent = (setup_args, data, uuid.uuid4().hex)
             _, data, run_key = self._sent         # the same data again: already there
+            # a key of its own for every task of every call: a later call on the same data
+            # (Optuna's next batch) must not be answered with an earlier call's results
+            call = uuid.uuid4().hex
             futures = [client.submit(_task, fn, setup, run_key, data, item, pure=False,
-                                     key=f"perpbot-{run_key}-{k}")
+                                     key=f"perpbot-{call}-{k}")
                        for k, item in enumerate(items)]
             index = {f.key: k for k, f in enumerate(futures)}
-            pending = as_completed(futures)
-            left = dict(index)
-            while left and not pending.is_empty() and not stop.is_set():
-                batch = pending.next_batch(block=False)
-                if not batch:
-                    stop.wait(0.002)
-                for f in batch:
-                    if left.pop(f.key, None) is not None:
-                        done.put((index[f.key], f.result()))
-            # every task's row, whatever as_completed made of a lost worker's tasks: a future
-            # it no longer tracks is waited for here (Dask computes it again if it must)
+            # each future says when it is done (Dask calls back once it is no longer pending: a
+            # lost worker's task is pending again until it has run elsewhere); this thread sleeps
+            # until then, waking every 0.1 s only to see a stop
+            arrived: queue.SimpleQueue = queue.SimpleQueue()
             for f in futures:
-                if f.key in left and not stop.is_set():
-                    del left[f.key]
+                f.add_done_callback(arrived.put)
+            left = dict(index)
+            while left and not stop.is_set():
+                try:
+                    f = arrived.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if left.pop(f.key, None) is not None:
                     done.put((index[f.key], f.result()))
         except BaseException as e:     # noqa: BLE001 - handed to the main thread
             stop.set()
