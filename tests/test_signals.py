@@ -163,24 +163,24 @@ def test_signal_record_carries_reason_regime_and_thresholds():
 
 @settings(max_examples=2000, deadline=None)
 @given(z=st.floats(-8, 8), rsi=st.floats(0, 100), adx=st.floats(0, 100), hurst=st.floats(0, 1),
-       band=st.floats(0.01, 5), above=st.booleans(), gate=st.booleans(),
+       band=st.floats(0.01, 5), above=st.booleans(), out=st.floats(0, 3), gate=st.booleans(),
        entry=st.floats(0.5, 4), hr_entry=st.floats(0.5, 4), dovish=st.floats(0.5, 1.5),
        hawkish=st.floats(0.5, 1.5), exit_=st.floats(0, 0.5), hr_exit=st.floats(0, 0.5))
 def test_the_backtests_screens_never_miss_what_decide_would_do(z, rsi, adx, hurst, band, above,
-                                                                gate, entry, hr_entry, dovish,
+                                                                out, gate, entry, hr_entry, dovish,
                                                                 hawkish, exit_, hr_exit):
     """The fast path steps only candles the screens let through: under every regime, every
     entry and every close that decide() makes must pass them."""
     p = SignalParams(entry_z=entry, high_risk_entry_z=hr_entry, dovish_long_factor=dovish,
                      hawkish_short_factor=hawkish, exit_z=exit_, high_risk_exit_z=hr_exit,
                      stop_z=max(entry, hr_entry) + 1, hurst_gate=gate)
-    close = 100.0 + (band * 3 if above else -band * 3)
+    close = 100.0 + (band * out if above else -band * out)     # inside or outside the bands
     row = {"z": z, "rsi": rsi, "adx": adx, "hurst": hurst, "close": close, "bb_mid": 100.0,
            "bb_upper": 100.0 + band, "bb_lower": 100.0 - band}
     for level in signals.LEVELS:
         th = signals.thresholds(p, level)
         if signals.decide(row, None, th, p).action in ("LONG", "SHORT"):
-            assert signals.entry_screen(z, rsi, adx, hurst, p), level
+            assert signals.entry_screen(row, p), level
         for side in ("long", "short"):
             if signals.decide(row, side, th, p).action == "CLOSE":
                 assert signals.exit_screen(z, side, p), (level, side)

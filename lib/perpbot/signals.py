@@ -73,7 +73,10 @@ class Decision:
 
 
 def _defined(*xs) -> bool:
-    return all(x is not None and not math.isnan(x) for x in xs)
+    for x in xs:                # a loop, not all(...): this runs on every backtest candle
+        if x is None or math.isnan(x):
+            return False
+    return True
 
 
 def decide(row: dict, position: str | None, th: Thresholds, p: SignalParams) -> Decision:
@@ -128,15 +131,24 @@ def decide(row: dict, position: str | None, th: Thresholds, p: SignalParams) -> 
 # The backtest's fast path steps only the candles these let through. They are made from the same
 # thresholds as decide(), under every regime, and never narrower (a test holds them to that).
 
-def entry_screen(z, rsi, adx, hurst, p: SignalParams):
-    """True where some regime's decide() could enter from flat (band and regime aside)."""
-    open_levels = [thresholds(p, lv) for lv in LEVELS if thresholds(p, lv).entries]
-    lowest = min(min(th.long_entry_z, th.short_entry_z) for th in open_levels)
-    calm = adx < p.adx_max
+def entry_screen(cols, p: SignalParams):
+    """True where some regime's decide() could enter from flat (the regime aside). `cols`: an
+    indicator row or columns (z, rsi, adx, hurst, close, bb_mid, bb_upper, bb_lower). Each side
+    takes its lowest threshold and its narrowest band of any regime that allows entries, in the
+    same arithmetic as decide() (rounding is monotone, so nothing decide() takes is lost)."""
+    open_levels = [th for th in (thresholds(p, lv) for lv in LEVELS) if th.entries]
+    long_z = min(th.long_entry_z for th in open_levels)
+    short_z = min(th.short_entry_z for th in open_levels)
+    long_band = min(th.long_band for th in open_levels)
+    short_band = min(th.short_band for th in open_levels)
+    z, rsi, close, mid = cols["z"], cols["rsi"], cols["close"], cols["bb_mid"]
+    calm = cols["adx"] < p.adx_max
     if p.hurst_gate:
-        calm = calm & (hurst < p.hurst_max)
-    return calm & (((z < -lowest) & (rsi < p.rsi_oversold)) |
-                   ((z > lowest) & (rsi > p.rsi_overbought)))
+        calm = calm & (cols["hurst"] < p.hurst_max)
+    lower = mid - long_band * (mid - cols["bb_lower"])
+    upper = mid + short_band * (cols["bb_upper"] - mid)
+    return calm & (((z < -long_z) & (rsi < p.rsi_oversold) & (close < lower)) |
+                   ((z > short_z) & (rsi > p.rsi_overbought) & (close > upper)))
 
 
 def exit_screen(z, side: str, p: SignalParams):

@@ -40,24 +40,25 @@ class _Symbol:
     def __init__(self, symbol, tf, candles, funding_rows, book, setup, sz_decimals, fast,
                  trade_from, indicators, account):
         self.iv = iv = interval_ms(tf)
-        t, o, h, lo, c = (np.asarray(candles[k]) for k in ("t", "o", "h", "l", "c"))
-        self.t, self.h, self.lo, self.c = t.astype(np.int64), h, lo, c
+        t = np.asarray(candles["t"]).astype(np.int64, copy=False)
+        o, h, lo, c = (np.asarray(candles[k]).astype(float, copy=False) for k in "ohlc")
+        self.t, self.h, self.lo, self.c = t, h, lo, c
         self.n = len(t)
+        self.closes_at = t + iv
         ind = indicators if indicators is not None else compute_arrays(
-            h.astype(float), lo.astype(float), c.astype(float), setup.indicators)
+            h, lo, c, setup.indicators)
         self.sim = Simulator(symbol, tf, setup, sz_decimals, costs.hourly_rates(funding_rows),
-                             mark_function(self.t + iv, c), account)
+                             mark_function(self.closes_at, c), account)
         self.book, self.setup, self.fast = book, setup, fast
         self.thresholds: dict[str, signals.Thresholds] = {}
         sp = setup.signals
         self.z = z = ind["z"]
-        with np.errstate(invalid="ignore"):
-            self.entry_candidates = np.flatnonzero(signals.entry_screen(
-                z, ind["rsi"], ind["adx"], ind["hurst"], sp))
-            self.could_close = {side: signals.exit_screen(z, side, sp) for side in ("long", "short")}
-        self.closes_at = self.t + iv
-        self.o = o
         self.cols = {k: ind[k] for k in FIELDS}
+        self._cols = list(self.cols.items())
+        with np.errstate(invalid="ignore"):
+            self.entry_candidates = np.flatnonzero(signals.entry_screen(self.cols, sp))
+            self.could_close = {side: signals.exit_screen(z, side, sp) for side in ("long", "short")}
+        self.o = o
         self.i = int(np.searchsorted(self.t, trade_from)) if trade_from is not None else 0
         if self.i:
             self.sim.prev_t = self.t.item(self.i - 1)
@@ -68,8 +69,8 @@ class _Symbol:
         level = self.book.at(t + self.iv)[0]
         th = self.thresholds.get(level) or self.thresholds.setdefault(
             level, signals.thresholds(sp, level))
-        row = {k: float(self.cols[k][i]) for k in FIELDS}
-        sim.candle(t, float(self.o[i]), float(self.h[i]), float(self.lo[i]), float(self.c[i]),
+        row = {k: col.item(i) for k, col in self._cols}
+        sim.candle(t, self.o.item(i), self.h.item(i), self.lo.item(i), self.c.item(i),
                    level, lambda side: signals.decide(row, side, th, sp))
 
     def next_event(self) -> int:
@@ -78,7 +79,7 @@ class _Symbol:
         if not self.fast or sim.pending is not None:
             return i
         if sim.pos is None:
-            k = int(np.searchsorted(self.entry_candidates, i))
+            k = int(self.entry_candidates.searchsorted(i))
             return int(self.entry_candidates[k]) if k < len(self.entry_candidates) else self.n
         return self.next_exit(i)
 
@@ -89,7 +90,7 @@ class _Symbol:
         long = p.side == "long"
         stop = exchange_stop_price(p.side, p.price, bt.exchange_stop_pct)
         cap = risk.capital_stop_distance(self.sim.state.equity, p.size, rp)
-        timeout = int(np.searchsorted(self.closes_at, risk.timeout_at(p.t, rp), side="left"))
+        timeout = int(self.closes_at.searchsorted(risk.timeout_at(p.t, rp), side="left"))
         end = min(self.n, max(timeout, i) + 1)
         a, span = i, 16
         while a < end:

@@ -44,6 +44,9 @@ from ..timeutil import DAY_MS, MINUTE_MS, interval_ms
 from . import costs
 
 
+ENTRIES = ("LONG", "SHORT")
+
+
 def exchange_stop_price(side: str, entry: float, pct: float) -> float:
     """The on-exchange stop of a position: pct below a long's entry, above a short's."""
     return entry * (1 - pct if side == "long" else 1 + pct)
@@ -117,9 +120,14 @@ class Simulator:
         self.res = Result(symbol, tf)
         self.prev_t: int | None = None
         self.level = "NORMAL"           # the regime at the last candle stepped
-        self.equity_t: list[int] = []        # the candles stepped since the last skip ...
+        # the curve, in time order: parts of (close times, equity) from skip (the equity an
+        # array, or one float while flat), and (None, k) for the candles stepped one by one
+        # since the part before, kept in plain lists until the result
+        self.equity_t: list[int] = []
         self.equity: list[float] = []
-        self._parts: list[tuple[np.ndarray, np.ndarray]] = []   # ... and the curve before them
+        self._parts: list[tuple] = []
+        self._stepped = 0                   # how many stepped candles are in _parts
+        self._last: float | None = None     # the last close's equity, set by finish
 
     @property
     def state(self) -> risk.RiskState:
@@ -132,11 +140,11 @@ class Simulator:
     # fills ------------------------------------------------------------------------------------
 
     def _enter(self, sig: dict, price: float, now: int, stop_from: int, out: list) -> None:
-        if self.account.halted(now):
-            self.state = replace(self.state, halted=True)
-        got, state = risk.gate({**sig, "price": price}, now, self.state, self.setup.risk,
-                               self.setup.regime, self.sz_decimals)
-        self.state = replace(state, halted=False)
+        halted = self.account.halted(now)
+        got, state = risk.gate({**sig, "price": price}, now,
+                               replace(self.state, halted=True) if halted else self.state,
+                               self.setup.risk, self.setup.regime, self.sz_decimals)
+        self.state = replace(state, halted=False) if halted else state
         (rec,) = got
         if rec["type"] == "rejected":
             self.res.rejected[rec["reason"]] = self.res.rejected.get(rec["reason"], 0) + 1
@@ -207,8 +215,9 @@ class Simulator:
                 self._exit(t, px, now, "exchange_stop", out)
         # 3. the close
         decision = decide(self.pos.side if self.pos else None)
-        sig = {**self._signal(t, decision.action, decision.reason, c, level),
-               "exit": decision.exit, "stop_loss": decision.stop_loss}
+        if self.pos is not None or self.pending is not None or decision.action in ENTRIES:
+            sig = self._signal(t, decision.action, decision.reason, c, level,
+                               exit=decision.exit, stop_loss=decision.stop_loss)
         if self.pos is not None:
             got, self.state = risk.gate(sig, now, self.state, self.setup.risk,
                                         self.setup.regime, self.sz_decimals)
@@ -227,7 +236,7 @@ class Simulator:
             elif seen == bt.entry_delay and bt.fill_at == "close":
                 self.pending = None
                 self._enter({**sig, "action": action}, c, now, t + self.iv, out)
-        elif decision.action in ("LONG", "SHORT"):
+        elif decision.action in ENTRIES:
             if bt.entry_delay == 0:
                 self._enter(sig, c, now, t + self.iv, out)
             else:
@@ -259,7 +268,7 @@ class Simulator:
         p = self.pos
         base = self.capital + self.realized
         if p is None:
-            self._parts.append((at, np.full(len(at), base)))
+            self._parts.append((at, base))
         else:
             funding = np.full(len(at), self.accrued)
             hours = costs.hours_crossed(self.accrued_to, int(at[-1]))
@@ -274,39 +283,49 @@ class Simulator:
         self.prev_t = int(ts[-1])
 
     def _flush(self) -> None:
-        """The candles stepped one by one, onto the curve."""
-        if self.equity_t:
-            self._parts.append((np.array(self.equity_t, dtype=np.int64), np.array(self.equity)))
-            self.equity_t, self.equity = [], []
+        """The candles stepped one by one since the last part, onto the curve."""
+        k = len(self.equity_t)
+        if k > self._stepped:
+            self._parts.append((None, k))
+            self._stepped = k
 
     def finish(self, t: int, c: float) -> list[dict]:
         """Close what is open at the last candle's close (t its open time)."""
         out: list[dict] = []
         if self.pos is not None:
             self._exit(t, c, t + self.iv, "backtest_end", out)
-            self._flush()
-            if self._parts:
-                self._parts[-1][1][-1] = self.capital + self.realized
+            self._last = self.capital + self.realized
         return out
 
     def result(self) -> Result:
         self._flush()
-        parts = self._parts or [(np.zeros(0, np.int64), np.zeros(0))]
-        self.res.equity_t = np.concatenate([t for t, _ in parts]).astype(np.int64)
-        self.res.equity = np.concatenate([e for _, e in parts]).astype(float)
+        stepped_t = np.array(self.equity_t, dtype=np.int64)
+        stepped = np.array(self.equity, dtype=float)
+        ts, values, a = [], [], 0
+        for at, v in self._parts:
+            if at is None:
+                ts.append(stepped_t[a:v])
+                values.append(stepped[a:v])
+                a = v
+            else:
+                ts.append(at)
+                values.append(np.full(len(at), v) if isinstance(v, float) else v)
+        self.res.equity_t = np.concatenate(ts).astype(np.int64, copy=False) if ts \
+            else np.zeros(0, np.int64)
+        self.res.equity = np.concatenate(values).astype(float, copy=False) if values \
+            else np.zeros(0)
+        if self._last is not None and len(self.res.equity):
+            self.res.equity[-1] = self._last
         return self.res
 
-    def _signal(self, t, action, reason, price, level) -> dict:
+    def _signal(self, t, action, reason, price, level, **more) -> dict:
         return {"symbol": self.symbol, "tf": self.tf, "t": t, "action": action,
-                "reason": reason, "price": price, "regime": level}
+                "reason": reason, "price": price, "regime": level, **more}
 
 
 def mark_function(closes_at: np.ndarray, closes: np.ndarray) -> Callable[[int], float]:
     """The close of the last candle closed by a time (the funding mark)."""
-    at = closes_at.tolist()
-    px = closes.tolist()
-
     def mark(hour: int) -> float:
-        i = bisect.bisect_right(at, hour) - 1
-        return px[max(i, 0)]
+        i = int(np.searchsorted(closes_at, hour, side="right")) - 1
+        return float(closes[max(i, 0)])
     return mark
