@@ -344,12 +344,27 @@ def _z_into(close, mean, std, out) -> None:
 
 
 def compute_arrays(high: np.ndarray, low: np.ndarray, close: np.ndarray,
-                   params: IndicatorParams = IndicatorParams()) -> dict[str, np.ndarray]:
-    """The indicator columns (OUTPUT_COLUMNS but t) of one series, from float arrays."""
+                   params: IndicatorParams = IndicatorParams(),
+                   cache: dict | None = None) -> dict[str, np.ndarray]:
+    """The indicator columns (OUTPUT_COLUMNS but t) of one series, from float arrays.
+    `cache`: a dict the caller keeps for this one series across parameter sets (a sweep): each
+    indicator is computed once per set of its own parameters (a sweep of bb_k computes RSI,
+    ADX and Hurst once)."""
     high, low, close = (np.ascontiguousarray(v, dtype=float) for v in (high, low, close))
-    return {"close": close, **bands(close, params), "rsi": rsi(close, params.rsi_period),
-            "adx": adx(high, low, close, params.adx_period),
-            "hurst": hurst(close, params.hurst_window)}
+    p = params
+    if cache is None:
+        cache = {}
+
+    def once(key, make):
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
+
+    return {"close": close,
+            **once(("bands", p.z_window, p.bb_window, p.bb_k), lambda: bands(close, p)),
+            "rsi": once(("rsi", p.rsi_period), lambda: rsi(close, p.rsi_period)),
+            "adx": once(("adx", p.adx_period), lambda: adx(high, low, close, p.adx_period)),
+            "hurst": once(("hurst", p.hurst_window), lambda: hurst(close, p.hurst_window))}
 
 
 def compute(candles, params: IndicatorParams = IndicatorParams()):

@@ -8,12 +8,15 @@
 
 The run's data (candle and funding arrays, the config) goes to the workers once, scattered with
 broadcast, not once per task; a worker calls `setup` with it once per run, then the task
-function for each item. Workers never open the store. Results come back as tasks finish, each
-with its index, so the caller puts them in order; a lost worker's tasks are run again elsewhere
-(Dask reschedules them).
+function for each item. Items go to Dask a few at a time (about TASKS_PER_WORKER tasks for each
+worker's thread), not one task each: every Dask task costs its worker a few milliseconds of
+messages besides the work (a 100 x 100k-candle sweep ran 15% slower one item a task), and Dask's
+own advice is tasks well above 100 ms. Workers never open the store. Results come back as tasks
+finish, each with its index, so the caller puts them in order; a lost worker's tasks are run
+again elsewhere (Dask reschedules them).
 
 The stage's Ctrl-C raises in the main thread at any instant: it only ever waits on a queue that
-a helper thread fills from Dask's `as_completed`, so an interrupt never lands inside Dask's
+a helper thread fills as Dask's futures finish, so an interrupt never lands inside Dask's
 locks (an interrupt inside concurrent.futures.wait once left locks held and the process could
 not exit). On any exception the run's tasks are cancelled and a local cluster closed at once.
 Local workers ignore SIGINT (the parent alone answers it) and die with this process.
@@ -33,14 +36,24 @@ from ..errors import UsageError
 
 _state: dict = {}
 _DONE = object()
+TASKS_PER_WORKER = 10       # enough for the workers to even out at the end, few enough to be cheap
+
+# a local cluster's housekeeping, made rare: its event loops (the scheduler's in this process,
+# each worker's beside its task) take the GIL from the tasks at every tick. Defaults: a tick every
+# 20 ms, a stack sample of the running task every 10 ms (the dashboard's profile page, which a
+# run of ours has no one to show), a system sample every 500 ms. A cluster of `dask worker`s that
+# someone started keeps its own settings.
+QUIET_WORKERS = {"distributed.admin.tick.interval": "1s",
+                 "distributed.worker.profile.enabled": False,
+                 "distributed.admin.system-monitor.interval": "5s"}
 
 
-def _task(fn: Callable, setup: Callable, run_key: str, args, item):
-    """In a worker: the run's setup once (its data is already here), then the task."""
+def _task(fn: Callable, setup: Callable, run_key: str, args, items: list) -> list:
+    """In a worker: the run's setup once (its data is already here), then fn of each item."""
     if _state.get("run") != run_key:
         setup(*args)
         _state["run"] = run_key
-    return fn(item)
+    return [fn(item) for item in items]
 
 
 def dask_setup(worker) -> None:
@@ -79,6 +92,7 @@ class Executor:
     def _connect(self) -> None:
         if self.client is not None:
             return
+        import dask
         from dask.distributed import Client, LocalCluster
 
         # the stage's stderr is its one-line-per-problem channel (the workers share it): Dask's
@@ -88,10 +102,11 @@ class Executor:
         for name in ("distributed", "tornado", "asyncio"):
             logging.getLogger(name).setLevel(quiet)
         if self.scheduler == "local":
-            self.cluster = LocalCluster(
-                n_workers=self.jobs, threads_per_worker=1, processes=True,
-                dashboard_address="127.0.0.1:0", silence_logs=quiet,
-                preload=[__name__], host="127.0.0.1")
+            with dask.config.set(QUIET_WORKERS):
+                self.cluster = LocalCluster(
+                    n_workers=self.jobs, threads_per_worker=1, processes=True,
+                    dashboard_address="127.0.0.1:0", silence_logs=quiet,
+                    preload=[__name__], host="127.0.0.1")
             self.client = Client(self.cluster)
             return
         try:
@@ -111,9 +126,10 @@ class Executor:
                     pass
 
     def imap_unordered(self, fn: Callable, items: Iterable, setup: Callable,
-                       setup_args: tuple = ()) -> Iterator[tuple[int, object]]:
+                       setup_args: tuple = (), per_task: int | None = None
+                       ) -> Iterator[tuple[int, object]]:
         """(index, fn(item)) for every item, as they finish; `setup(*setup_args)` runs first
-        wherever the tasks run."""
+        wherever the tasks run. `per_task`: items in one Dask task (default: see the module)."""
         items = list(items)
         if self.in_process or len(items) <= 1 and self.scheduler == "local":
             setup(*setup_args)
@@ -122,8 +138,9 @@ class Executor:
             return
         done: queue.SimpleQueue = queue.SimpleQueue()
         stop, closed = threading.Event(), threading.Event()
-        driver = threading.Thread(target=self._drive, args=(fn, items, setup, setup_args, done,
-                                                            stop, closed), daemon=True)
+        driver = threading.Thread(target=self._drive, args=(fn, items, setup, setup_args,
+                                                            per_task, done, stop, closed),
+                                  daemon=True)
         driver.start()
         try:
             while True:
@@ -138,7 +155,7 @@ class Executor:
             closed.wait(5)
             raise
 
-    def _drive(self, fn, items, setup, setup_args, done, stop, closed) -> None:
+    def _drive(self, fn, items, setup, setup_args, per_task, done, stop, closed) -> None:
         """The one thread that talks to Dask: start, scatter, submit, collect; on `stop`,
         cancel and close."""
         futures: list = []
@@ -152,10 +169,13 @@ class Executor:
             # a key of its own for every task of every call: a later call on the same data
             # (Optuna's next batch) must not be answered with an earlier call's results
             call = uuid.uuid4().hex
-            futures = [client.submit(_task, fn, setup, run_key, data, item, pure=False,
-                                     key=f"perpbot-{call}-{k}")
-                       for k, item in enumerate(items)]
-            index = {f.key: k for k, f in enumerate(futures)}
+            if per_task is None:
+                threads = sum(client.nthreads().values()) or 1
+                per_task = max(1, len(items) // (threads * TASKS_PER_WORKER))
+            starts = range(0, len(items), per_task)
+            futures = [client.submit(_task, fn, setup, run_key, data, items[a:a + per_task],
+                                     pure=False, key=f"perpbot-{call}-{a}") for a in starts]
+            index = {f.key: a for a, f in zip(starts, futures)}
             # each future says when it is done (Dask calls back once it is no longer pending: a
             # lost worker's task is pending again until it has run elsewhere); this thread sleeps
             # until then, waking every 0.1 s only to see a stop
@@ -169,7 +189,8 @@ class Executor:
                 except queue.Empty:
                     continue
                 if left.pop(f.key, None) is not None:
-                    done.put((index[f.key], f.result()))
+                    for k, got in enumerate(f.result(), index[f.key]):
+                        done.put((k, got))
         except BaseException as e:     # noqa: BLE001 - handed to the main thread
             stop.set()
             done.put(e)

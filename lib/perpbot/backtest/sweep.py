@@ -3,7 +3,7 @@ or random samples of a grid, run in parallel processes, one row of metrics per c
 
 A parameter is ROBUST when at least 70% of its values are profitable (total PnL > 0) with the
 others fixed. Combinations run in worker processes (perpbot.backtest.pool) that receive the data
-once each; a worker computes the indicators once per distinct set of indicator parameters. Rows
+once each; a worker computes each indicator once per distinct set of its own parameters. Rows
 come back as each combination finishes, so an interrupted sweep keeps what it finished and a
 later one can resume from it.
 """
@@ -79,15 +79,14 @@ def _run_one(params: dict) -> dict:
     except Exception as e:       # noqa: BLE001 - one bad combination must not end the sweep
         return {**params, "error": str(e)}
     setup = engine.Setup.from_config(cfg)
-    cache = _DATA.setdefault("ind_cache", {})
+    caches = _DATA.setdefault("indicators", {})        # symbol -> compute_arrays' cache
     indicators = {}
     for sym, (candles, _, _) in _DATA["symbols"].items():
-        key = (sym, setup.indicators)
-        if key not in cache:
-            if len(cache) > 8:
-                cache.clear()
-            cache[key] = compute_arrays(candles["h"], candles["l"], candles["c"], setup.indicators)
-        indicators[sym] = cache[key]
+        cache = caches.setdefault(sym, {})
+        if len(cache) > 12:             # 1M candles: at most ~400 MB of arrays
+            cache.clear()
+        indicators[sym] = compute_arrays(candles["h"], candles["l"], candles["c"],
+                                         setup.indicators, cache)
     results = engine.run_many(_DATA["tf"], _DATA["symbols"], _DATA["book"], setup,
                               trade_from=_DATA["trade_from"], indicators=indicators,
                               separate=setup.backtest.separate_accounts)
