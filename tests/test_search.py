@@ -34,6 +34,14 @@ def test_an_optuna_sweep_is_seeded_runs_grid_values_and_resumes_its_study(eurusd
     assert all(r["signals.entry_z"] in entry and r["signals.exit_z"] in (0.1, 0.2, 0.3, 0.5)
                for r in ra)
     assert [r["trial"] for r in ra] == list(range(10))
+    # every trial's row is the backtest of its own parameters (the grid, in this process)
+    g = run("sweep", "--config", eurusd, "--symbol", "EURUSD", "--mode", "grid", *RANGES,
+            "--jobs", "1")
+    grid = {(r["signals.entry_z"], r["signals.exit_z"]): r for r in rows(g.stdout)}
+    for r in ra:
+        trial = dict(r)
+        del trial["trial"]
+        assert trial == grid[(r["signals.entry_z"], r["signals.exit_z"])], r["trial"]
     # the same sweep asked for 16 trials runs the 6 its study lacks
     c = run(*args, "--trials", "16", "--storage", f"sqlite:///{tmp_path}/a.db")
     assert c.returncode == 0 and [r["trial"] for r in rows(c.stdout)] == list(range(10, 16))
