@@ -52,12 +52,12 @@ class _Symbol:
         self.book, self.setup, self.fast = book, setup, fast
         self.thresholds: dict[str, signals.Thresholds] = {}
         sp = setup.signals
-        self.z = z = ind["z"]
-        self.cols = {k: ind[k] for k in FIELDS}
-        self._cols = list(self.cols.items())
+        cols = {k: ind[k] for k in FIELDS}
+        self._cols = list(cols.items())
         with np.errstate(invalid="ignore"):
-            self.entry_candidates = np.flatnonzero(signals.entry_screen(self.cols, sp))
-            self.could_close = {side: signals.exit_screen(z, side, sp) for side in ("long", "short")}
+            self.entry_candidates = np.flatnonzero(signals.entry_screen(cols, sp))
+            self.could_close = {side: signals.exit_screen(ind["z"], side, sp)
+                                for side in ("long", "short")}
         self.o = o
         self.i = int(np.searchsorted(self.t, trade_from)) if trade_from is not None else 0
         if self.i:
@@ -130,8 +130,9 @@ def run(symbol: str, tf: str, candles: dict, funding_rows, book: RegimeBook, set
     """A backtest of one symbol. `candles` holds numpy columns t, o, h, l, c in time order.
 
     With `fast`, candles on which nothing can happen are not stepped one by one: while flat
-    with no entry pending, the next candle whose z clears the lowest entry threshold of any
-    regime with RSI on the same side and ADX (and Hurst, gated) below its limit; while in a
+    with no entry pending, the next candle that signals.entry_screen lets through (z past the
+    lowest entry threshold of any regime, RSI on the same side, the close past the narrowest
+    band, ADX and Hurst, gated, below their limits); while in a
     position, the next candle that could trigger any exit (its range past
     the exchange stop, its close past the capital stop, the timeout, z past the widest
     take-profit band or the z-stop). Both are supersets of what the Simulator would act on, so

@@ -175,21 +175,21 @@ class Executor:
             starts = range(0, len(items), per_task)
             futures = [client.submit(_task, fn, setup, run_key, data, items[a:a + per_task],
                                      pure=False, key=f"perpbot-{call}-{a}") for a in starts]
-            index = {f.key: a for a, f in zip(starts, futures)}
+            left = {f.key: a for a, f in zip(starts, futures)}     # key -> its first item
             # each future says when it is done (Dask calls back once it is no longer pending: a
             # lost worker's task is pending again until it has run elsewhere); this thread sleeps
             # until then, waking every 0.1 s only to see a stop
             arrived: queue.SimpleQueue = queue.SimpleQueue()
             for f in futures:
                 f.add_done_callback(arrived.put)
-            left = dict(index)
             while left and not stop.is_set():
                 try:
                     f = arrived.get(timeout=0.1)
                 except queue.Empty:
                     continue
-                if left.pop(f.key, None) is not None:
-                    for k, got in enumerate(f.result(), index[f.key]):
+                first = left.pop(f.key, None)
+                if first is not None:
+                    for k, got in enumerate(f.result(), first):
                         done.put((k, got))
         except BaseException as e:     # noqa: BLE001 - handed to the main thread
             stop.set()
