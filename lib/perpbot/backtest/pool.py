@@ -15,11 +15,14 @@ own advice is tasks well above 100 ms. Workers never open the store. Results com
 finish, each with its index, so the caller puts them in order; a lost worker's tasks are run
 again elsewhere (Dask reschedules them).
 
-The stage's Ctrl-C raises in the main thread at any instant: it only ever waits on a queue that
-a helper thread fills as Dask's futures finish, so an interrupt never lands inside Dask's
-locks (an interrupt inside concurrent.futures.wait once left locks held and the process could
-not exit). On any exception the run's tasks are cancelled and a local cluster closed at once.
-Local workers ignore SIGINT (the parent alone answers it) and die with this process.
+The stage's Ctrl-C raises in the main thread at any instant. One thread of the executor's own
+does everything that talks to Dask (connect, scatter, submit, collect, cancel, close), one job
+after another; the caller's thread only hands it jobs and waits on queues and events, so an
+interrupt never lands inside Dask's locks (an interrupt inside concurrent.futures.wait once left
+locks held and the process could not exit) and is never swallowed by Dask's closing (a Ctrl-C
+while the cluster closed after a run used to be). On any exception the run's tasks are
+cancelled and a local cluster closed at once. Local workers ignore SIGINT (the parent alone
+answers it) and die with this process.
 """
 
 from __future__ import annotations
@@ -72,12 +75,22 @@ def dask_setup(worker) -> None:
 class Executor:
     """A run's place for tasks (see the module's docstring); a context manager."""
 
+    CLOSE_WAIT_S = 10           # a local cluster closes in ~0.2 s; past this the process goes on
+
     def __init__(self, jobs: int = 1, scheduler: str = "local"):
         if scheduler != "local" and not scheduler.startswith("tcp://"):
             raise UsageError(f"--scheduler {scheduler}: expected local or tcp://HOST:PORT")
         self.jobs, self.scheduler = max(1, jobs), scheduler
         self.client = self.cluster = None
         self._sent = None               # (setup_args, its future on the workers, its key)
+        self._stop: threading.Event | None = None      # the call under way's
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = None
+        if not self.in_process:
+            # started here, once: a second thread serving the same jobs could only come from a
+            # start that an interrupt cut short, and then the constructor raised
+            self._thread = threading.Thread(target=self._serve, name="perpbot-dask", daemon=True)
+            self._thread.start()
 
     @property
     def in_process(self) -> bool:
@@ -88,6 +101,15 @@ class Executor:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _serve(self) -> None:
+        """The Dask thread: run each job handed to it, until told to end (None)."""
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, args = job
+            fn(*args)
 
     def _connect(self) -> None:
         if self.client is not None:
@@ -115,7 +137,8 @@ class Executor:
             raise UsageError(f"--scheduler {self.scheduler}: no Dask scheduler answers there "
                              f"({e})") from None
 
-    def close(self) -> None:
+    def _disconnect(self, finished: threading.Event | None = None) -> None:
+        """In the Dask thread: close the client, and the cluster when it is ours."""
         client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
         self._sent = None
         for thing in (client, cluster):
@@ -124,6 +147,29 @@ class Executor:
                     thing.close()
                 except Exception:       # noqa: BLE001 - closing must not mask what happened
                     pass
+        if finished is not None:
+            finished.set()
+
+    def close(self) -> None:
+        """Stop the call under way, close what this executor opened, end its thread; an
+        interrupt while it closes is raised once it has closed."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        if self._stop is not None:
+            self._stop.set()
+        finished = threading.Event()
+        self._jobs.put((self._disconnect, (finished,)))
+        self._jobs.put(None)
+        if not thread.is_alive():
+            return
+        try:
+            finished.wait(self.CLOSE_WAIT_S)
+        except BaseException:
+            # the interrupt is the caller's to raise, once the cluster is closed: a process that
+            # exits mid-close has Dask's own exit hook close it again, noisily
+            finished.wait(self.CLOSE_WAIT_S)
+            raise
 
     def imap_unordered(self, fn: Callable, items: Iterable, setup: Callable,
                        setup_args: tuple = (), per_task: int | None = None
@@ -136,12 +182,12 @@ class Executor:
             for k, item in enumerate(items):
                 yield k, fn(item)
             return
+        if self._thread is None:
+            raise RuntimeError("executor already closed")
         done: queue.SimpleQueue = queue.SimpleQueue()
-        stop, closed = threading.Event(), threading.Event()
-        driver = threading.Thread(target=self._drive, args=(fn, items, setup, setup_args,
-                                                            per_task, done, stop, closed),
-                                  daemon=True)
-        driver.start()
+        stop, over = threading.Event(), threading.Event()
+        self._stop = stop
+        self._jobs.put((self._drive, (fn, items, setup, setup_args, per_task, done, stop, over)))
         try:
             while True:
                 got = done.get()
@@ -151,13 +197,13 @@ class Executor:
                     raise got
                 yield got
         except BaseException:
-            stop.set()                  # the driver cancels the tasks and closes the cluster
-            closed.wait(5)
+            stop.set()                  # the Dask thread cancels the tasks and closes the cluster
+            over.wait(5)
             raise
 
-    def _drive(self, fn, items, setup, setup_args, per_task, done, stop, closed) -> None:
-        """The one thread that talks to Dask: start, scatter, submit, collect; on `stop`,
-        cancel and close."""
+    def _drive(self, fn, items, setup, setup_args, per_task, done, stop, over) -> None:
+        """In the Dask thread, one call: start, scatter, submit, collect; on `stop`, cancel and
+        close."""
         futures: list = []
         try:
             self._connect()
@@ -191,7 +237,7 @@ class Executor:
                 if first is not None:
                     for k, got in enumerate(f.result(), first):
                         done.put((k, got))
-        except BaseException as e:     # noqa: BLE001 - handed to the main thread
+        except BaseException as e:     # noqa: BLE001 - handed to the caller's thread
             stop.set()
             done.put(e)
         if stop.is_set():
@@ -200,9 +246,9 @@ class Executor:
                     self.client.cancel(futures, force=True)
             except Exception:           # noqa: BLE001
                 pass
-            self.close()
+            self._disconnect()
         done.put(_DONE)
-        closed.set()
+        over.set()
 
 
 def imap_unordered(fn: Callable, items: Iterable, jobs: int, setup: Callable,
