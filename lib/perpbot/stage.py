@@ -26,7 +26,10 @@ from .logs import Diag
 from .procs import die_with_parent_from_env
 
 
-class StageInterrupted(Exception):
+class StageInterrupted(BaseException):
+    """A stop request (SIGINT/SIGTERM) raised in the stage's main thread. A BaseException, as
+    KeyboardInterrupt is: a handler for a failure (`except Exception`) never swallows it."""
+
     def __init__(self, code: ExitCode):
         super().__init__(code.name)
         self.code = code
