@@ -59,6 +59,12 @@ def _task(fn: Callable, setup: Callable, run_key: str, args, items: list) -> lis
     return [fn(item) for item in items]
 
 
+def _same_objects(a: tuple | None, b: tuple) -> bool:
+    """Whether two calls' setup arguments are the very same objects (a caller builds a new
+    tuple of them for each call: Optuna's batches, a sweep's neighbours after its grid)."""
+    return a is not None and len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
 def dask_setup(worker) -> None:
     """Dask's preload hook, in each local worker process: Ctrl-C is the parent's to answer; die
     with the parent; say nothing on the stage's stderr, which it shares (a task's error comes
@@ -208,7 +214,7 @@ class Executor:
         try:
             self._connect()
             client = self.client
-            if self._sent is None or self._sent[0] is not setup_args:
+            if not _same_objects(self._sent and self._sent[0], setup_args):
                 [data] = client.scatter([setup_args], broadcast=True, hash=False)
                 self._sent = (setup_args, data, uuid.uuid4().hex)
             _, data, run_key = self._sent         # the same data again: already there

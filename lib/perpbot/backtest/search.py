@@ -70,16 +70,14 @@ def optuna_rows(cfg, data: dict, tf: str, book, ranges: list[tuple[str, list]],
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
                                 directions=directions, load_if_exists=name is not None)
     done = [t for t in study.trials if t.state.is_finished()]
-    args = (cfg, data, tf, book, trade_from)
     batch = max(1, executor.jobs)
     left = trials - len(done)
     while left > 0:
         asked = [study.ask() for _ in range(min(batch, left))]
         combos = [{key: values[t.suggest_int(key, 0, len(values) - 1)]
                    for key, values in ranges} for t in asked]
-        rows: list = [None] * len(asked)
-        for k, row in executor.imap_unordered(sweep._run_one, combos, sweep._load, args):
-            rows[k] = row
+        rows = sweep.run(cfg, data, tf, book, combos, executor.jobs, trade_from,
+                         executor=executor)
         for t, row in zip(asked, rows):         # told in trial order: the seed decides all
             values = [_value(row, o) for o in objectives]
             if any(v is None for v in values):
@@ -128,14 +126,18 @@ def neighbourhood(best: dict, rows: list[dict], ranges: list[tuple[str, list]], 
         for j in (i - 1, i + 1):
             if 0 <= j < len(values):
                 wanted.append((key, j - i, {**params, key: values[j]}))
-    known = {orjson.dumps(sorted((k, r.get(k)) for k in params)): r for r in rows}
-    missing = [c for _, _, c in wanted if orjson.dumps(sorted(c.items())) not in known]
+
+    def point(r: dict) -> bytes:                # a row's or a combination's parameter values
+        return orjson.dumps([r.get(k) for k in params])
+
+    known = {point(r): r for r in rows}
+    missing = [c for _, _, c in wanted if point(c) not in known]
     for r in run(missing) if missing else []:
-        known[orjson.dumps(sorted((k, r.get(k)) for k in params))] = r
+        known[point(r)] = r
     at = _value(best, objective)
     out, values_seen, cliffs = {}, [at], []
     for key, step, combo in wanted:
-        v = _value(known[orjson.dumps(sorted(combo.items()))], objective)
+        v = _value(known[point(combo)], objective)
         out.setdefault(key, {})["-1" if step < 0 else "+1"] = v
         values_seen.append(v)
         if _cliff(at, v, objective):
