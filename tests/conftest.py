@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 import yaml
 
@@ -136,3 +137,7 @@ def replay_pipe(cfg, symbol: str, tf: str) -> subprocess.CompletedProcess:
            f" | '{py}' '{BIN / 'execute'}' --mode replay --config '{cfg}'")
     return subprocess.run(cmd, shell=True, capture_output=True)
 
+
+def ndjson(out: bytes) -> list[dict]:
+    """The records of a stage's NDJSON output (stdout, or stderr's diagnostics)."""
+    return [orjson.loads(x) for x in out.splitlines()]

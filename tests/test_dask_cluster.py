@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import orjson
 import pytest
 
-from conftest import BIN, market_store
+from conftest import BIN, market_store, ndjson
 
 DASK = Path(sys.executable).parent / "dask"
 RANGES = ["--range", "signals.entry_z=1.5:2.95:0.05", "--range", "indicators.bb_k=1.5,2.0"]
@@ -62,10 +61,6 @@ def sweep(cfg, *extra) -> subprocess.Popen:
                             start_new_session=True)
 
 
-def rows(out: bytes) -> list[dict]:
-    return [orjson.loads(x) for x in out.splitlines()]
-
-
 def keyed(rs):
     return {(r["signals.entry_z"], r["indicators.bb_k"]): r for r in rs}
 
@@ -77,7 +72,7 @@ def test_a_sweep_on_a_two_worker_cluster_is_the_in_process_sweep_row_for_row(clu
     remote = sweep(eurusd, "--scheduler", address, "--jobs", "2")
     (lo, _), (re, err) = local.communicate(timeout=300), remote.communicate(timeout=300)
     assert local.returncode == remote.returncode == 0, err.decode()[-2000:]
-    a, b = keyed(rows(lo)), keyed(rows(re))
+    a, b = keyed(ndjson(lo)), keyed(ndjson(re))
     assert len(a) == 60 and a == b                  # every row, every number equal
 
 
@@ -97,8 +92,8 @@ def test_a_worker_killed_mid_sweep_loses_no_row(cluster, eurusd):
     p.wait(timeout=300)
     lo, _ = local.communicate(timeout=300)
     assert p.returncode == 0, err.decode()[-2000:]
-    assert keyed(rows(b"".join(got) + out)) == keyed(rows(lo))
-    assert len(rows(b"".join(got) + out)) == 60     # no row twice either
+    assert keyed(ndjson(b"".join(got) + out)) == keyed(ndjson(lo))
+    assert len(ndjson(b"".join(got) + out)) == 60     # no row twice either
 
 
 def test_a_scheduler_nobody_runs_is_one_line_and_exit_2(eurusd):

@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from conftest import market_store, run
+from conftest import market_store, ndjson, run
 from perpbot.backtest import search
 
 RANGES = ["--range", "signals.entry_z=1.5:2.9:0.1", "--range", "signals.exit_z=0.1,0.2,0.3,0.5"]
@@ -14,12 +14,8 @@ def eurusd(tmp_path):
     return market_store(tmp_path, "EURUSD-1h", "EURUSD", "1h")
 
 
-def rows(out: bytes) -> list[dict]:
-    return [orjson.loads(x) for x in out.splitlines()]
-
-
 def said(err: bytes, msg: str) -> list[dict]:
-    return [r for r in rows(err) if r["msg"].startswith(msg)]
+    return [r for r in ndjson(err) if r["msg"].startswith(msg)]
 
 
 def test_an_optuna_sweep_is_seeded_runs_grid_values_and_resumes_its_study(eurusd, tmp_path):
@@ -28,7 +24,7 @@ def test_an_optuna_sweep_is_seeded_runs_grid_values_and_resumes_its_study(eurusd
     a = run(*args, "--trials", "10", "--storage", f"sqlite:///{tmp_path}/a.db")
     b = run(*args, "--trials", "10", "--storage", f"sqlite:///{tmp_path}/b.db")
     assert a.returncode == b.returncode == 0, a.stderr
-    ra, rb = rows(a.stdout), rows(b.stdout)
+    ra, rb = ndjson(a.stdout), ndjson(b.stdout)
     assert len(ra) == 10 and ra == rb                       # the seed decides the study
     entry = [round(1.5 + k * 0.1, 10) for k in range(15)]
     assert all(r["signals.entry_z"] in entry and r["signals.exit_z"] in (0.1, 0.2, 0.3, 0.5)
@@ -37,16 +33,16 @@ def test_an_optuna_sweep_is_seeded_runs_grid_values_and_resumes_its_study(eurusd
     # every trial's row is the backtest of its own parameters (the grid, in this process)
     g = run("sweep", "--config", eurusd, "--symbol", "EURUSD", "--mode", "grid", *RANGES,
             "--jobs", "1")
-    grid = {(r["signals.entry_z"], r["signals.exit_z"]): r for r in rows(g.stdout)}
+    grid = {(r["signals.entry_z"], r["signals.exit_z"]): r for r in ndjson(g.stdout)}
     for r in ra:
         trial = dict(r)
         del trial["trial"]
         assert trial == grid[(r["signals.entry_z"], r["signals.exit_z"])], r["trial"]
     # the same sweep asked for 16 trials runs the 6 its study lacks
     c = run(*args, "--trials", "16", "--storage", f"sqlite:///{tmp_path}/a.db")
-    assert c.returncode == 0 and [r["trial"] for r in rows(c.stdout)] == list(range(10, 16))
+    assert c.returncode == 0 and [r["trial"] for r in ndjson(c.stdout)] == list(range(10, 16))
     (best,) = said(c.stderr, "best trial")
-    top = max(ra + rows(c.stdout), key=lambda r: r["sharpe"] if r["sharpe"] is not None else -1e9)
+    top = max(ra + ndjson(c.stdout), key=lambda r: r["sharpe"] if r["sharpe"] is not None else -1e9)
     assert best["trials"][0]["trial"] == top["trial"]
     assert best["trials"][0]["params"] == {"signals.entry_z": top["signals.entry_z"],
                                            "signals.exit_z": top["signals.exit_z"]}
@@ -58,7 +54,7 @@ def test_two_objectives_give_the_pareto_front(eurusd, tmp_path):
             "--jobs", "1", "--storage", f"sqlite:///{tmp_path}/s.db")
     assert r.returncode == 0, r.stderr
     (line,) = said(r.stderr, "pareto front")
-    got = rows(r.stdout)
+    got = ndjson(r.stdout)
     front = {t["trial"] for t in line["trials"]}
     assert front
     # no trial of the front is beaten on both objectives by another trial
@@ -73,7 +69,7 @@ def test_a_grid_sweep_judges_its_best_point_by_its_neighbours(eurusd):
             "--jobs", "2")
     assert r.returncode == 0, r.stderr
     (line,) = said(r.stderr, "best point ")
-    got = rows(r.stdout)
+    got = ndjson(r.stdout)
     best = max((x for x in got if x["sharpe"] is not None), key=lambda x: x["sharpe"])
     assert line["params"] == {"signals.entry_z": best["signals.entry_z"],
                               "signals.exit_z": best["signals.exit_z"]}
@@ -110,7 +106,7 @@ def test_sweep_rows_come_in_the_order_of_the_combinations(eurusd):
     r = run("sweep", "--config", eurusd, "--symbol", "EURUSD", "--mode", "grid", *RANGES,
             "--jobs", "2")
     assert r.returncode == 0, r.stderr
-    got = [(x["signals.entry_z"], x["signals.exit_z"]) for x in rows(r.stdout)]
+    got = [(x["signals.entry_z"], x["signals.exit_z"]) for x in ndjson(r.stdout)]
     entry = [round(1.5 + k * 0.1, 10) for k in range(15)]
     assert got == [(e, x) for e in entry for x in (0.1, 0.2, 0.3, 0.5)]
 

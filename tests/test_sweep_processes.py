@@ -10,7 +10,7 @@ import time
 import orjson
 import pytest
 
-from conftest import BIN, ROOT, market_store, run
+from conftest import BIN, ROOT, market_store, ndjson, run
 
 RANGES = ["--range", "signals.entry_z=1.6:2.8:0.2", "--range", "indicators.bb_k=1.5,2.0"]
 
@@ -19,10 +19,6 @@ RANGES = ["--range", "signals.entry_z=1.6:2.8:0.2", "--range", "indicators.bb_k=
 def eurusd(tmp_path_factory):
     d = tmp_path_factory.mktemp("eurusd")
     return d, market_store(d, "EURUSD-1h", "EURUSD", "1h")
-
-
-def rows_of(out: bytes) -> list[dict]:
-    return [orjson.loads(x) for x in out.splitlines()]
 
 
 def as_set(rows):
@@ -52,7 +48,7 @@ def test_twenty_small_sweeps_in_a_row_all_finish_with_every_row(eurusd):
                 f"signals.entry_z={1.5 + k / 100},2.5", "--jobs", "2",
                 "--start", "2017-06-01", "--end", "2017-08-01", timeout=60)
         assert r.returncode == 0, (k, r.stderr)
-        assert len(rows_of(r.stdout)) == 2, k
+        assert len(ndjson(r.stdout)) == 2, k
 
 
 def test_jobs_2_gives_the_rows_of_jobs_1_and_leaves_no_process(eurusd):
@@ -64,8 +60,8 @@ def test_jobs_2_gives_the_rows_of_jobs_1_and_leaves_no_process(eurusd):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     out, _ = p.communicate(timeout=120)
     assert one.returncode == p.returncode == 0
-    assert len(rows_of(one.stdout)) == 14
-    assert as_set(rows_of(one.stdout)) == as_set(rows_of(out))
+    assert len(ndjson(one.stdout)) == 14
+    assert as_set(ndjson(one.stdout)) == as_set(ndjson(out))
     time.sleep(1)
     assert group_alive(p.pid) == []                 # no worker, no fork server
 
@@ -90,7 +86,7 @@ def start_sweep(cfg, *extra, env=None):
 
 
 def progress_lines(stderr: bytes) -> list[dict]:
-    return [r for r in rows_of(stderr) if r["msg"] == "progress"]
+    return [r for r in ndjson(stderr) if r["msg"] == "progress"]
 
 
 @pytest.mark.slow
@@ -113,14 +109,14 @@ def test_ctrl_c_is_exit_130_one_line_nothing_left_and_resume_finishes(eurusd, tm
     stdout, rest = p.communicate(timeout=10)
     assert p.returncode == 130 and time.monotonic() - t < 3
     err += rest
-    others = [r for r in rows_of(err) if r["msg"] != "progress"]
+    others = [r for r in ndjson(err) if r["msg"] != "progress"]
     assert len(others) == 1 and others[0]["msg"] == "interrupted", err.decode()
     assert b"Traceback" not in err
     time.sleep(1)
     assert group_alive(p.pid) == []
-    got = rows_of(stdout)
+    got = ndjson(stdout)
     done = progress_lines(err)[-1]["done"]
-    assert len(got) >= done and len(rows_of(out.read_bytes())) >= done
+    assert len(got) >= done and len(ndjson(out.read_bytes())) >= done
     assert 0 < len(got) < 60
 
     # resume from what the interrupted run kept: the rest, and only the rest
@@ -128,9 +124,9 @@ def test_ctrl_c_is_exit_130_one_line_nothing_left_and_resume_finishes(eurusd, tm
             "signals.entry_z=1.5:2.95:0.05", "--range", "indicators.bb_k=1.5,2.0", "--jobs", "2",
             "--resume", out, "--out", out, timeout=120)
     assert r.returncode == 0, r.stderr
-    new = rows_of(r.stdout)
+    new = ndjson(r.stdout)
     assert len(new) == 60 - len(got)                        # the rest, and only the rest
-    everything = rows_of(out.read_bytes())
+    everything = ndjson(out.read_bytes())
     keys = {(x["signals.entry_z"], x["indicators.bb_k"]) for x in everything}
     assert len(everything) == len(keys) == 60
 
@@ -150,7 +146,7 @@ def test_ctrl_c_of_a_walk_forward_is_exit_130_one_line_nothing_left(eurusd):
     out, err = p.communicate(timeout=10)
     assert p.returncode == 130 and time.monotonic() - t < 3
     assert all(x.startswith(b"{") for x in err.splitlines()), err.decode()[-3000:]
-    lines = [r for r in rows_of(err) if r["msg"] != "progress"]
+    lines = [r for r in ndjson(err) if r["msg"] != "progress"]
     assert [r["msg"] for r in lines] == ["interrupted"] and b"Traceback" not in err
     time.sleep(1)
     assert group_alive(p.pid) == []
